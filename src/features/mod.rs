@@ -1,0 +1,335 @@
+//! Streaming openSMILE functionals: push 16 kHz samples in chunks of any size, get windows back.
+//!
+//! One openSMILE instance runs per stream, with serd's own source and sink configuration
+//! (`conf/`) around the unchanged eGeMAPSv02 / ComParE_2016 feature sets:
+//! - samples go in as 16-bit PCM through the external audio source, exactly as opensmile-python
+//!   feeds them (`int16(x * 32768)`), so features match its `process_file` bit for bit;
+//! - windows are openSMILE's own: the functionals run in `fixed` frame mode (window/hop), or in
+//!   `full` mode for one vector over the whole input; the low-level descriptors are computed once
+//!   for the stream, not once per window;
+//! - levels are ring buffers in windowed mode, so an endless stream runs in bounded memory;
+//! - a second sink reads the low-level descriptors, whose F0 gives each window's voiced share.
+//!
+//! The same type serves files (`serd extract`, training) and live audio (`serd listen`): that is
+//! what keeps training and serving features identical.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use serde::{Deserialize, Serialize};
+
+use crate::opensmile::{self, Running, SinkFrame, Smile};
+
+/// The sample rate every feature extraction runs at.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// openSMILE's low-level descriptor frame rate for both feature sets (10 ms hop).
+const LLD_RATE: f64 = 100.0;
+
+/// Largest chunk written to openSMILE at once: well under its wave ring buffer (2 s).
+const WRITE_CHUNK: usize = 4_000;
+
+/// The openSMILE functionals feature sets serd offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureSet {
+    /// eGeMAPSv02: 88 functionals (Eyben et al. 2016).
+    Egemaps,
+    /// ComParE 2016: 6373 functionals.
+    Compare,
+}
+
+impl FeatureSet {
+    /// Name on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureSet::Egemaps => "egemaps",
+            FeatureSet::Compare => "compare",
+        }
+    }
+
+    /// Number of functionals.
+    pub fn len(self) -> usize {
+        match self {
+            FeatureSet::Egemaps => 88,
+            FeatureSet::Compare => 6373,
+        }
+    }
+
+    fn config(self) -> &'static str {
+        match self {
+            FeatureSet::Egemaps => "egemaps/v02/eGeMAPSv02.conf",
+            FeatureSet::Compare => "compare/ComParE_2016.conf",
+        }
+    }
+
+    /// The openSMILE level holding [`Self::f0_descriptor`].
+    fn f0_level(self) -> &'static str {
+        match self {
+            FeatureSet::Egemaps => "egemapsv02_lldsetF_smo",
+            FeatureSet::Compare => "is13_lld_nzsmo",
+        }
+    }
+
+    /// The low-level descriptor whose non-zero values mark voiced frames.
+    fn f0_descriptor(self) -> &'static str {
+        match self {
+            FeatureSet::Egemaps => "F0semitoneFrom27.5Hz_sma3nz",
+            FeatureSet::Compare => "F0final_sma",
+        }
+    }
+}
+
+/// How the input is cut into windows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Windowing {
+    /// One vector over the whole input, delivered when the input ends.
+    Whole,
+    /// A vector for every `window` seconds, every `hop` seconds.
+    Sliding { window: f64, hop: f64 },
+}
+
+impl Windowing {
+    /// Checks the window and hop lengths.
+    pub fn sliding(window: f64, hop: f64) -> Result<Windowing, Error> {
+        if !(window.is_finite() && (0.1..=600.0).contains(&window)) {
+            return Err(Error::Windowing(format!(
+                "window must be between 0.1 and 600 seconds, not {window}"
+            )));
+        }
+        if !(hop.is_finite() && hop >= 0.01 && hop <= window) {
+            return Err(Error::Windowing(format!(
+                "hop must be between 0.01 s and the window ({window} s), not {hop}"
+            )));
+        }
+        Ok(Windowing::Sliding { window, hop })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    OpenSmile(#[from] opensmile::Error),
+    #[error("{0}")]
+    Windowing(String),
+    #[error("openSMILE delivers {got} features for {set}, expected {expected}")]
+    FeatureCount {
+        set: &'static str,
+        got: usize,
+        expected: usize,
+    },
+    #[error("openSMILE stopped before the end of input")]
+    Stopped,
+}
+
+/// The functionals of one window of input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Start, seconds of input since the first sample.
+    pub t_start: f64,
+    /// End, seconds (openSMILE's window start + length).
+    pub t_end: f64,
+    /// Share of the window's 10 ms frames that openSMILE found voiced (F0 > 0), 0 to 1.
+    pub voiced: f32,
+    /// The functionals, in the order of [`Extractor::names`].
+    pub features: Vec<f32>,
+}
+
+const FUNC_SINK: usize = 0;
+const LLD_SINK: usize = 1;
+
+/// A streaming openSMILE feature extractor at [`SAMPLE_RATE`].
+pub struct Extractor {
+    run: Option<Running>,
+    rx: Receiver<SinkFrame>,
+    names: Vec<String>,
+    f0: usize,
+    windowing: Windowing,
+    /// Functionals frames waiting for the voicing of their whole span.
+    pending: VecDeque<SinkFrame>,
+    /// (start time, voiced) of low-level frames not yet behind every future window.
+    voicing: VecDeque<(f64, bool)>,
+    /// End time of the low-level frames seen so far.
+    lld_until: f64,
+    /// Start of the next window that can still arrive.
+    next_start: f64,
+    pcm: Vec<i16>,
+}
+
+impl Extractor {
+    pub fn new(set: FeatureSet, windowing: Windowing) -> Result<Extractor, Error> {
+        let rt = opensmile::Runtime::get()?;
+        let dir = rt.config_dir();
+        let path = |p: &str| dir.join(p).to_string_lossy().into_owned();
+        let mut options = vec![
+            ("source", path("serd/source.conf.inc")),
+            ("sink", path("serd/sinks.conf.inc")),
+            ("frameModeFunctionalsConf", path("serd/frame_mode.conf.inc")),
+            ("bufferModeRbConf", path("shared/BufferModeRb.conf.inc")),
+            ("sampleRate", SAMPLE_RATE.to_string()),
+            ("serdVoicingLevel", set.f0_level().to_string()),
+        ];
+        match windowing {
+            Windowing::Whole => options.push(("serdFrameMode", "full".into())),
+            Windowing::Sliding { window, hop } => {
+                // The levels the functionals read keep two windows and a second of frames.
+                let frames = (2.0 * window * LLD_RATE).ceil() as usize + LLD_RATE as usize;
+                options.extend([
+                    ("serdFrameMode", "fixed".into()),
+                    ("serdFrameSize", format!("{window}")),
+                    ("serdFrameStep", format!("{hop}")),
+                    ("bufferModeConf", path("serd/ring_buffer.conf.inc")),
+                    ("serdLldFrames", frames.to_string()),
+                ]);
+            }
+        }
+        let mut smile = Smile::new(&dir.join(set.config()), &options)?;
+        let names = smile.sink_names("extsink")?;
+        if names.len() != set.len() {
+            return Err(Error::FeatureCount {
+                set: set.name(),
+                got: names.len(),
+                expected: set.len(),
+            });
+        }
+        let f0 = smile
+            .sink_names("lldsink")?
+            .iter()
+            .position(|n| n == set.f0_descriptor())
+            .ok_or_else(|| {
+                opensmile::Error::Invalid(format!("no {} descriptor", set.f0_descriptor()))
+            })?;
+        // Unbounded, but never long: push() drains it while it waits on openSMILE, and openSMILE
+        // only produces frames for input it was given.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        smile.connect_sink("extsink", tx.clone())?;
+        smile.connect_sink("lldsink", tx)?;
+        let run = smile.start("serd-opensmile")?;
+        Ok(Extractor {
+            run: Some(run),
+            rx,
+            names,
+            f0,
+            windowing,
+            pending: VecDeque::new(),
+            voicing: VecDeque::new(),
+            lld_until: 0.0,
+            next_start: 0.0,
+            pcm: Vec::with_capacity(WRITE_CHUNK),
+        })
+    }
+
+    /// openSMILE's names of the functionals, in output order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Feeds samples in [-1, 1) at [`SAMPLE_RATE`]; appends the windows completed so far to `out`.
+    /// Blocks while openSMILE's input buffer is full.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<Window>) -> Result<(), Error> {
+        let Some(run) = self.run.take() else {
+            return Err(Error::Stopped);
+        };
+        let result = self.write_all(&run, samples);
+        self.run = Some(run);
+        result?;
+        self.drain(None);
+        self.emit(out, false);
+        Ok(())
+    }
+
+    fn write_all(&mut self, run: &Running, samples: &[f32]) -> Result<(), Error> {
+        for chunk in samples.chunks(WRITE_CHUNK) {
+            self.pcm.clear();
+            // As opensmile-python: scale by 2^15 and truncate toward zero (saturating).
+            self.pcm.extend(chunk.iter().map(|&x| (x * 32768.0) as i16));
+            while !run.write(&self.pcm)? {
+                if run.is_finished() {
+                    return Err(Error::Stopped);
+                }
+                // openSMILE's buffer is full: collect its output while it works through it.
+                self.drain(Some(Duration::from_millis(2)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the input, waits for openSMILE to flush, and appends the remaining windows to `out`.
+    pub fn finish(mut self, out: &mut Vec<Window>) -> Result<(), Error> {
+        let run = self.run.take().ok_or(Error::Stopped)?;
+        run.end_input()?;
+        run.join()?;
+        self.drain(None);
+        self.emit(out, true);
+        Ok(())
+    }
+
+    /// Moves sink frames from the channel into the window state; waits up to `wait` for the first.
+    fn drain(&mut self, wait: Option<Duration>) {
+        if let Some(wait) = wait {
+            match self.rx.recv_timeout(wait) {
+                Ok(frame) => self.accept(frame),
+                Err(_) => return,
+            }
+        }
+        while let Ok(frame) = self.rx.try_recv() {
+            self.accept(frame);
+        }
+    }
+
+    fn accept(&mut self, frame: SinkFrame) {
+        match frame.sink {
+            FUNC_SINK => self.pending.push_back(frame),
+            LLD_SINK => {
+                let voiced = frame.values.get(self.f0).is_some_and(|&f0| f0 > 0.0);
+                self.voicing.push_back((frame.time, voiced));
+                self.lld_until = frame.time + 1.0 / LLD_RATE;
+            }
+            _ => {}
+        }
+    }
+
+    /// Completes the pending windows whose voicing is known (all of them at the end).
+    fn emit(&mut self, out: &mut Vec<Window>, at_end: bool) {
+        const EPS: f64 = 1e-6;
+        while let Some(frame) = self.pending.front() {
+            let (t_start, t_end) = (frame.time, frame.time + frame.length);
+            if !at_end && self.lld_until + EPS < t_end {
+                break;
+            }
+            let (mut voiced, mut total) = (0usize, 0usize);
+            for &(_, v) in self
+                .voicing
+                .iter()
+                .filter(|(t, _)| *t + EPS >= t_start && *t + EPS < t_end)
+            {
+                total += 1;
+                voiced += usize::from(v);
+            }
+            let frame = self.pending.pop_front().expect("front exists");
+            out.push(Window {
+                t_start,
+                t_end,
+                voiced: if total == 0 {
+                    0.0
+                } else {
+                    voiced as f32 / total as f32
+                },
+                features: frame.values,
+            });
+            if let Windowing::Sliding { hop, .. } = self.windowing {
+                self.next_start = t_start + hop;
+            }
+        }
+        // Frames before the earliest window still to come are no longer needed.
+        let keep_from = self.pending.front().map_or(self.next_start, |f| f.time);
+        while self
+            .voicing
+            .front()
+            .is_some_and(|&(t, _)| t + EPS < keep_from)
+        {
+            self.voicing.pop_front();
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The `serd` command line.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use serd::extract::{self, Format};
+use serd::features::{FeatureSet, Windowing};
+
+/// serd: speech emotion recognition from openSMILE features.
+///
+/// openSMILE (vendored, audEERING research licence: non-commercial use only) computes the
+/// eGeMAPSv02 or ComParE 2016 functionals that serd works on.
+#[derive(Parser)]
+#[command(name = "serd", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// More messages on stderr (-v info, -vv debug, -vvv trace, openSMILE's own log included).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Errors only on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Extract(ExtractArgs),
+}
+
+/// Print openSMILE functionals of audio files, one line per window.
+///
+/// Files are decoded (WAV, AIFF, FLAC, MP3, Ogg Vorbis; any channel count, mixed to mono),
+/// resampled to 16 kHz and processed by openSMILE, several files at once on all cores. Output
+/// goes to stdout in the order the files were given; a file that cannot be read is reported on
+/// stderr and skipped, and the exit status is then 1.
+///
+/// JSON Lines (default): {"file","t_start","t_end","voiced","features":{openSMILE name: value}}
+/// where t_start/t_end are seconds and voiced is the share of 10 ms frames with a pitch.
+#[derive(Args)]
+struct ExtractArgs {
+    /// Feature set: eGeMAPSv02 (88 functionals) or ComParE 2016 (6373).
+    #[arg(long = "features", value_enum, default_value_t = FeatureSet::Egemaps)]
+    set: FeatureSet,
+    /// Window length in seconds, or "whole" for one vector per file.
+    #[arg(long, default_value = "whole", value_parser = parse_window)]
+    window: WindowArg,
+    /// Hop between windows in seconds (default: the window length, no overlap).
+    #[arg(long)]
+    hop: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+    /// Files processed at once (default: one per core).
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Audio files.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy)]
+enum WindowArg {
+    Whole,
+    Seconds(f64),
+}
+
+fn parse_window(s: &str) -> Result<WindowArg, String> {
+    if s == "whole" {
+        return Ok(WindowArg::Whole);
+    }
+    s.parse::<f64>()
+        .map(WindowArg::Seconds)
+        .map_err(|_| format!("expected seconds or \"whole\", not {s:?}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    serd::logging::init(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Extract(args) => extract(args),
+    }
+}
+
+fn extract(args: ExtractArgs) -> anyhow::Result<ExitCode> {
+    let windowing = match (args.window, args.hop) {
+        (WindowArg::Whole, None) => Windowing::Whole,
+        (WindowArg::Whole, Some(_)) => bail!("--hop needs --window SECONDS"),
+        (WindowArg::Seconds(w), hop) => Windowing::sliding(w, hop.unwrap_or(w))?,
+    };
+    if let Some(jobs) = args.jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global()
+            .context("thread pool")?;
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let summary = extract::run(&args.files, args.set, windowing, args.format, &mut out)?;
+    if io::stderr().is_terminal() || summary.failed > 0 {
+        log::info!(
+            "{} files, {} windows, {} failed",
+            summary.files,
+            summary.windows,
+            summary.failed
+        );
+    }
+    if summary.failed > 0 {
+        log::error!(
+            "{} of {} files could not be extracted",
+            summary.failed,
+            summary.files
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}

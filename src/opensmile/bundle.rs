@@ -1,0 +1,85 @@
+//! The openSMILE files embedded in the serd binary, unpacked once per version into a cache folder.
+//!
+//! openSMILE reads its configuration from files and is loaded with dlopen, so both must exist on
+//! disk. Embedding them makes every way of running serd the same (`cargo run`, `cargo test`, a
+//! binary installed with `cargo install --path .` and moved anywhere): the first run writes them
+//! to `$SERD_CACHE_DIR`, else `$XDG_CACHE_HOME/serd`, else `~/.cache/serd`, else the temporary
+//! folder, under a name that is a hash of their content, so a newer serd never reuses stale files.
+//! Unpacking goes to a private folder first and is renamed into place, so concurrent processes
+//! (parallel tests) never see half-written files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::Error;
+
+include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
+
+/// Environment variable naming a SMILEapi library to load instead of the embedded one.
+pub const LIBRARY_ENV: &str = "SERD_OPENSMILE_LIB";
+
+/// Where the unpacked files are.
+pub struct Files {
+    pub config_dir: PathBuf,
+    library: Option<PathBuf>,
+}
+
+impl Files {
+    /// Libraries to try, in order: the user's override, then the embedded copy.
+    pub fn library_candidates(&self) -> Vec<PathBuf> {
+        let custom = std::env::var_os(LIBRARY_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        custom.into_iter().chain(self.library.clone()).collect()
+    }
+}
+
+fn cache_root() -> PathBuf {
+    let env_dir = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env_dir("SERD_CACHE_DIR")
+        .or_else(|| env_dir("XDG_CACHE_HOME").map(|d| d.join("serd")))
+        .or_else(|| env_dir("HOME").map(|d| d.join(".cache").join("serd")))
+        .unwrap_or_else(|| std::env::temp_dir().join("serd"))
+}
+
+/// Unpacks the bundle if it is not there yet, and says where it is.
+pub fn unpack() -> Result<Files, Error> {
+    let dir = cache_root().join(format!("opensmile-{BUNDLE_ID}"));
+    if !dir.join(".complete").is_file() {
+        write_bundle(&dir).map_err(|source| Error::Unpack {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    Ok(Files {
+        config_dir: dir.join("config"),
+        library: LIBRARY.map(|(name, _)| dir.join(name)),
+    })
+}
+
+fn write_bundle(dir: &Path) -> std::io::Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)?;
+    let staging = parent.join(format!(".unpack-{}-{}", std::process::id(), BUNDLE_ID));
+    let _ = fs::remove_dir_all(&staging);
+    let files = CONFIG_FILES.iter().copied().chain(LIBRARY);
+    for (name, bytes) in files {
+        let path = staging.join(name);
+        fs::create_dir_all(path.parent().unwrap_or(&staging))?;
+        fs::write(&path, bytes)?;
+    }
+    fs::write(staging.join(".complete"), BUNDLE_ID)?;
+    match fs::rename(&staging, dir) {
+        Ok(()) => Ok(()),
+        // Another process unpacked the same bundle first: theirs is identical.
+        Err(_) if dir.join(".complete").is_file() => fs::remove_dir_all(&staging),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
