@@ -117,7 +117,7 @@ fn bundle(manifest: &Path, out: &Path) {
         };
         let path = folder.join(name);
         println!("cargo:rerun-if-changed={}", path.display());
-        path.is_file().then(|| (name, path))
+        path.is_file().then_some((name, path))
     });
     if library.is_none() {
         println!("cargo:warning=no SMILEapi library for this target: serd will need SERD_OPENSMILE_LIB at run time");

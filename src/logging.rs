@@ -6,7 +6,15 @@ struct Stderr;
 
 impl Log for Stderr {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= log::max_level()
+        // Dependencies (symphonia, wgpu, ...) log their own view of problems serd reports itself:
+        // their messages show from -vv on.
+        let ours = metadata.target().starts_with("serd") || metadata.target() == "opensmile";
+        let level = if ours {
+            metadata.level()
+        } else {
+            metadata.level().max(Level::Debug)
+        };
+        level <= log::max_level()
     }
 
     fn log(&self, record: &Record) {

@@ -6,7 +6,7 @@
 //! reuses preallocated buffers: no allocation once the output vector has grown.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Indexing, Resampler as _};
+use rubato::{Fft, FixedSync, Indexing, Resampler as _, WindowFunction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResampleError {
@@ -42,13 +42,16 @@ impl Resampler {
                 produced: 0,
             });
         }
-        // 10 ms chunks: short enough for live audio, long enough for an efficient FFT.
-        let chunk = (rate_in as usize / 100).max(1);
-        let fft = Fft::<f32>::new(
+        // 50 ms chunks in one FFT: a long anti-aliasing filter, steep below 8 kHz where ComParE's
+        // spectral features look, and still far shorter than any feature window.
+        let chunk = (rate_in as usize / 20).max(1);
+        let fft = Fft::<f32>::new_custom(
             rate_in as usize,
             rate_out as usize,
             chunk,
             1,
+            1,
+            WindowFunction::BlackmanHarris2,
             FixedSync::Input,
         )
         .map_err(|e| ResampleError::Construction {
@@ -165,7 +168,14 @@ mod tests {
             .zip(&reference[800..])
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
-        assert!(worst < 2e-3, "{rate_in} Hz: worst deviation {worst}");
+        // Integer ratios align exactly; others keep a fraction of a sample of delay after rubato's
+        // whole-sample delay is trimmed: under 0.4 sample at 16 kHz (25 us) for a 440 Hz tone at 0.5.
+        let tolerance = if rate_in.is_multiple_of(16_000) || 16_000u32.is_multiple_of(rate_in) {
+            1e-5
+        } else {
+            0.04
+        };
+        assert!(worst < tolerance, "{rate_in} Hz: worst deviation {worst}");
     }
 
     #[test]

@@ -27,8 +27,12 @@ pub const SAMPLE_RATE: u32 = 16_000;
 /// openSMILE's low-level descriptor frame rate for both feature sets (10 ms hop).
 const LLD_RATE: f64 = 100.0;
 
-/// Largest chunk written to openSMILE at once: well under its wave ring buffer (2 s).
-const WRITE_CHUNK: usize = 4_000;
+/// openSMILE's input ring buffer, in samples (20 s): long enough that a file fed faster than real
+/// time rarely finds it full, small enough to keep memory bounded (80 kB per second of it).
+const WAVE_BUFFER: usize = 20 * SAMPLE_RATE as usize;
+
+/// Largest chunk written to openSMILE at once: a fraction of [`WAVE_BUFFER`].
+const WRITE_CHUNK: usize = SAMPLE_RATE as usize / 2;
 
 /// The openSMILE functionals feature sets serd offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -50,7 +54,7 @@ impl FeatureSet {
     }
 
     /// Number of functionals.
-    pub fn len(self) -> usize {
+    pub fn dimension(self) -> usize {
         match self {
             FeatureSet::Egemaps => 88,
             FeatureSet::Compare => 6373,
@@ -155,6 +159,8 @@ pub struct Extractor {
     /// Start of the next window that can still arrive.
     next_start: f64,
     pcm: Vec<i16>,
+    /// Samples pushed so far.
+    samples: u64,
 }
 
 impl Extractor {
@@ -168,10 +174,17 @@ impl Extractor {
             ("frameModeFunctionalsConf", path("serd/frame_mode.conf.inc")),
             ("bufferModeRbConf", path("shared/BufferModeRb.conf.inc")),
             ("sampleRate", SAMPLE_RATE.to_string()),
+            ("serdWaveBuffer", WAVE_BUFFER.to_string()),
             ("serdVoicingLevel", set.f0_level().to_string()),
         ];
         match windowing {
-            Windowing::Whole => options.push(("serdFrameMode", "full".into())),
+            // The whole-input functionals need every frame anyway: a growing input buffer lets the
+            // writer run ahead instead of waiting on a full ring.
+            Windowing::Whole => options.extend([
+                ("serdFrameMode", "full".into()),
+                ("serdWaveGrow", "1".into()),
+                ("serdWaveRing", "0".into()),
+            ]),
             Windowing::Sliding { window, hop } => {
                 // The levels the functionals read keep two windows and a second of frames.
                 let frames = (2.0 * window * LLD_RATE).ceil() as usize + LLD_RATE as usize;
@@ -186,11 +199,11 @@ impl Extractor {
         }
         let mut smile = Smile::new(&dir.join(set.config()), &options)?;
         let names = smile.sink_names("extsink")?;
-        if names.len() != set.len() {
+        if names.len() != set.dimension() {
             return Err(Error::FeatureCount {
                 set: set.name(),
                 got: names.len(),
-                expected: set.len(),
+                expected: set.dimension(),
             });
         }
         let f0 = smile
@@ -217,6 +230,7 @@ impl Extractor {
             lld_until: 0.0,
             next_start: 0.0,
             pcm: Vec::with_capacity(WRITE_CHUNK),
+            samples: 0,
         })
     }
 
@@ -234,6 +248,7 @@ impl Extractor {
         let result = self.write_all(&run, samples);
         self.run = Some(run);
         result?;
+        self.samples += samples.len() as u64;
         self.drain(None);
         self.emit(out, false);
         Ok(())
@@ -261,7 +276,15 @@ impl Extractor {
         run.end_input()?;
         run.join()?;
         self.drain(None);
+        let first = out.len();
         self.emit(out, true);
+        if self.windowing == Windowing::Whole {
+            // The whole-input vector spans the input, whatever openSMILE's last frame covered.
+            for w in &mut out[first..] {
+                w.t_start = 0.0;
+                w.t_end = self.samples as f64 / f64::from(SAMPLE_RATE);
+            }
+        }
         Ok(())
     }
 

@@ -25,12 +25,12 @@ pub struct Files {
 }
 
 impl Files {
-    /// Libraries to try, in order: the user's override, then the embedded copy.
+    /// The library to load: the user's override if set (and then only that), else the embedded copy.
     pub fn library_candidates(&self) -> Vec<PathBuf> {
-        let custom = std::env::var_os(LIBRARY_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
-        custom.into_iter().chain(self.library.clone()).collect()
+        match std::env::var_os(LIBRARY_ENV).filter(|v| !v.is_empty()) {
+            Some(custom) => vec![PathBuf::from(custom)],
+            None => self.library.clone().into_iter().collect(),
+        }
     }
 }
 

@@ -158,6 +158,8 @@ struct SinkContext {
 pub struct Smile {
     obj: NonNull<sys::smileobj_t>,
     rt: &'static Runtime,
+    /// Boxed: callbacks hold pointers to them, which must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     sinks: Vec<Box<SinkContext>>,
 }
 

@@ -1,0 +1,176 @@
+//! The `serd` binary: output formats, bad input, exit codes.
+
+use crate::common::{fixture, serd, text, Wav};
+
+#[test]
+fn extract_prints_one_json_object_per_window() {
+    let speech = fixture("speech_16k.wav");
+    let out = serd(&[
+        "extract",
+        "--window",
+        "1",
+        "--hop",
+        "0.5",
+        speech.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 11);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["file"], speech.to_str().unwrap());
+        assert_eq!(line["t_start"].as_f64().unwrap(), i as f64 * 0.5);
+        assert_eq!(line["features"].as_object().unwrap().len(), 88);
+        assert!(line["features"]["loudness_sma3_amean"].as_f64().unwrap() > 0.0);
+    }
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+}
+
+#[test]
+fn extract_csv_has_header_and_rows_in_input_order() {
+    let files = [
+        fixture("tone_16k.wav"),
+        fixture("speech_16k.wav"),
+        fixture("noise_16k.wav"),
+    ];
+    let mut args = vec!["extract", "--format", "csv", "--jobs", "2"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = serd(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows[0][..5],
+        [
+            "file",
+            "t_start",
+            "t_end",
+            "voiced",
+            "F0semitoneFrom27.5Hz_sma3nz_amean"
+        ]
+    );
+    assert_eq!(rows.len(), 4);
+    for (row, file) in rows[1..].iter().zip(&files) {
+        assert_eq!(row[0], file.to_str().unwrap());
+        assert_eq!(row.len(), 4 + 88);
+    }
+}
+
+#[test]
+fn bad_files_are_reported_one_line_each_and_the_rest_extracted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let good = Wav::pcm16(16_000, 1).encode(&crate::common::tone(16_000, 1.0));
+    std::fs::write(p("empty.wav"), b"").unwrap();
+    std::fs::write(p("truncated.wav"), &good[..20]).unwrap();
+    std::fs::write(
+        p("text.wav"),
+        b"this is not audio at all, just some words in a file\n".repeat(20),
+    )
+    .unwrap();
+    std::fs::write(p("zero_length.wav"), Wav::pcm16(16_000, 1).encode(&[])).unwrap();
+    let mut absurd_rate = good.clone();
+    absurd_rate[24..28].copy_from_slice(&4_000_000_000u32.to_le_bytes());
+    std::fs::write(p("absurd_rate.wav"), absurd_rate).unwrap();
+    let mut zero_channels = good.clone();
+    zero_channels[22..24].copy_from_slice(&0u16.to_le_bytes());
+    std::fs::write(p("zero_channels.wav"), zero_channels).unwrap();
+    std::fs::create_dir(p("a_directory.wav")).unwrap();
+    std::fs::write(p("good.wav"), &good).unwrap();
+
+    let bad = [
+        "empty.wav",
+        "truncated.wav",
+        "text.wav",
+        "zero_length.wav",
+        "absurd_rate.wav",
+        "zero_channels.wav",
+        "a_directory.wav",
+        "missing.wav",
+    ];
+    let mut args: Vec<String> = vec!["extract".into()];
+    args.extend(bad.iter().map(|b| p(b).display().to_string()));
+    args.push(p("good.wav").display().to_string());
+    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    assert_eq!(out.status.code(), Some(1), "non-zero exit when files fail");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the good file is extracted: {stdout}"
+    );
+    assert!(stdout.contains("good.wav"));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for name in bad {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(&*p(name).display().to_string()))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{name}: exactly one line naming it in {stderr}"
+        );
+        assert!(
+            lines[0].len() > p(name).display().to_string().len() + 12,
+            "{name}: says what is wrong: {}",
+            lines[0]
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_and_broken_pipe_exits_0() {
+    let out = serd(&[
+        "extract",
+        "--window",
+        "0.01",
+        fixture("tone_16k.wav").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("window must be between"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(serd(&["extract"]).status.code(), Some(2));
+    assert_eq!(serd(&["frobnicate"]).status.code(), Some(2));
+
+    // A reader that closes stdout at once: serd stops quietly with status 0.
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serd"))
+        .args([
+            "extract",
+            "--window",
+            "0.5",
+            "--hop",
+            "0.1",
+            fixture("speech_16k.wav").to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn help_lists_only_working_commands() {
+    let out = serd(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(help.contains("extract"));
+    for absent in ["listen", "train", "eval", "predict"] {
+        assert!(
+            !help.contains(absent),
+            "{absent} is not implemented yet: {help}"
+        );
+    }
+}

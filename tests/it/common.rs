@@ -1,0 +1,136 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Runs the `serd` binary built for this test run.
+pub fn serd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_serd"))
+        .args(args)
+        .output()
+        .expect("run serd")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A canonical 44-byte-header PCM WAV file (format 1 or 3), or WAVE_FORMAT_EXTENSIBLE.
+pub struct Wav {
+    pub rate: u32,
+    pub channels: u16,
+    pub bits: u16,
+    pub float: bool,
+    pub extensible: bool,
+    /// A chunk placed between `fmt ` and `data` (RAVDESS files carry one).
+    pub extra_chunk: bool,
+}
+
+impl Wav {
+    pub fn pcm16(rate: u32, channels: u16) -> Wav {
+        Wav {
+            rate,
+            channels,
+            bits: 16,
+            float: false,
+            extensible: false,
+            extra_chunk: false,
+        }
+    }
+
+    /// Encodes interleaved samples in [-1, 1).
+    pub fn encode(&self, samples: &[f64]) -> Vec<u8> {
+        let mut data = Vec::new();
+        for &x in samples {
+            match (self.float, self.bits) {
+                (true, 32) => data.extend_from_slice(&(x as f32).to_le_bytes()),
+                (true, 64) => data.extend_from_slice(&x.to_le_bytes()),
+                (false, 8) => data.push(((x * 128.0).round() + 128.0).clamp(0.0, 255.0) as u8),
+                (false, 16) => data.extend_from_slice(
+                    &((x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes(),
+                ),
+                (false, 24) => {
+                    let v = (x * 8_388_608.0).round().clamp(-8_388_608.0, 8_388_607.0) as i32;
+                    data.extend_from_slice(&v.to_le_bytes()[..3]);
+                }
+                (false, 32) => data.extend_from_slice(
+                    &((x * 2_147_483_648.0)
+                        .round()
+                        .clamp(-2_147_483_648.0, 2_147_483_647.0) as i32)
+                        .to_le_bytes(),
+                ),
+                other => panic!("unsupported test format {other:?}"),
+            }
+        }
+        let block = self.channels * self.bits / 8;
+        let tag: u16 = if self.extensible {
+            0xFFFE
+        } else if self.float {
+            3
+        } else {
+            1
+        };
+        let mut fmt = Vec::new();
+        fmt.extend_from_slice(&tag.to_le_bytes());
+        fmt.extend_from_slice(&self.channels.to_le_bytes());
+        fmt.extend_from_slice(&self.rate.to_le_bytes());
+        fmt.extend_from_slice(&(self.rate * u32::from(block)).to_le_bytes());
+        fmt.extend_from_slice(&block.to_le_bytes());
+        fmt.extend_from_slice(&self.bits.to_le_bytes());
+        if self.extensible {
+            fmt.extend_from_slice(&22u16.to_le_bytes());
+            fmt.extend_from_slice(&self.bits.to_le_bytes());
+            let mask: u32 = if self.channels == 1 {
+                0x4
+            } else {
+                (1 << self.channels) - 1
+            };
+            fmt.extend_from_slice(&mask.to_le_bytes());
+            let sub: u16 = if self.float { 3 } else { 1 };
+            fmt.extend_from_slice(&sub.to_le_bytes());
+            fmt.extend_from_slice(&[
+                0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+            ]);
+        }
+        let mut body = Vec::new();
+        body.extend_from_slice(b"WAVE");
+        chunk(&mut body, b"fmt ", &fmt);
+        if self.extra_chunk {
+            chunk(&mut body, b"FLLR", &[0u8; 30]);
+        }
+        chunk(&mut body, b"data", &data);
+        let mut file = Vec::new();
+        file.extend_from_slice(b"RIFF");
+        file.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        file.extend_from_slice(&body);
+        file
+    }
+}
+
+fn chunk(out: &mut Vec<u8>, id: &[u8; 4], payload: &[u8]) {
+    out.extend_from_slice(id);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    if payload.len() % 2 == 1 {
+        out.push(0);
+    }
+}
+
+/// A gliding tone with some harmonics: pitched enough for openSMILE to find voicing.
+pub fn tone(rate: u32, seconds: f64) -> Vec<f64> {
+    let n = (f64::from(rate) * seconds) as usize;
+    let mut phase = 0.0f64;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            phase += 2.0 * std::f64::consts::PI * (140.0 + 60.0 * t / seconds) / f64::from(rate);
+            0.3 * phase.sin() + 0.1 * (2.0 * phase).sin() + 0.05 * (3.0 * phase).sin()
+        })
+        .collect()
+}

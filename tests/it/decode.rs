@@ -1,0 +1,164 @@
+//! Decoding: every common WAV layout, AIFF (also misnamed), FLAC, MP3, Ogg Vorbis; downmixing.
+
+use serd::audio::decode::AudioFile;
+
+use crate::common::{fixture, tone, Wav};
+
+fn decode_all(path: &std::path::Path) -> (AudioFile, Vec<f32>) {
+    let mut file = AudioFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut samples = Vec::new();
+    while file.read(&mut samples).unwrap() {}
+    (file, samples)
+}
+
+#[test]
+fn wav_layouts_decode_to_the_same_mono_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mono = tone(16_000, 0.5);
+    // Stereo: the tone on the left, its negation plus the tone on the right: mean = tone / 2 + ...
+    let stereo: Vec<f64> = mono.iter().flat_map(|&x| [x, 0.5 * x]).collect();
+    let expected_stereo: Vec<f64> = mono.iter().map(|&x| 0.75 * x).collect();
+    let layouts = [
+        (
+            "pcm8",
+            Wav {
+                bits: 8,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1.0 / 64.0,
+        ),
+        ("pcm16", Wav::pcm16(16_000, 1), 1e-4),
+        (
+            "pcm24",
+            Wav {
+                bits: 24,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1e-6,
+        ),
+        (
+            "pcm32",
+            Wav {
+                bits: 32,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1e-6,
+        ),
+        (
+            "float32",
+            Wav {
+                bits: 32,
+                float: true,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1e-7,
+        ),
+        (
+            "float64",
+            Wav {
+                bits: 64,
+                float: true,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1e-7,
+        ),
+        (
+            "extensible24",
+            Wav {
+                bits: 24,
+                extensible: true,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1e-6,
+        ),
+        (
+            "extensible_float",
+            Wav {
+                bits: 32,
+                float: true,
+                extensible: true,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1e-7,
+        ),
+        (
+            "extra_chunk",
+            Wav {
+                extra_chunk: true,
+                ..Wav::pcm16(16_000, 1)
+            },
+            1e-4,
+        ),
+    ];
+    for (name, wav, tolerance) in layouts {
+        let path = dir.path().join(format!("{name}.wav"));
+        std::fs::write(&path, wav.encode(&mono)).unwrap();
+        let (file, samples) = decode_all(&path);
+        assert_eq!(
+            (file.rate(), file.channels(), samples.len()),
+            (16_000, 1, mono.len()),
+            "{name}"
+        );
+        let worst = samples
+            .iter()
+            .zip(&mono)
+            .map(|(&a, &b)| (f64::from(a) - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst <= tolerance, "{name}: worst sample error {worst}");
+    }
+    for (name, wav) in [
+        ("stereo16", Wav::pcm16(48_000, 2)),
+        (
+            "stereo_ext",
+            Wav {
+                extensible: true,
+                ..Wav::pcm16(44_100, 2)
+            },
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.wav"));
+        std::fs::write(&path, wav.encode(&stereo)).unwrap();
+        let (file, samples) = decode_all(&path);
+        assert_eq!(
+            (file.rate(), file.channels(), samples.len()),
+            (wav.rate, 2, mono.len()),
+            "{name}"
+        );
+        let worst = samples
+            .iter()
+            .zip(&expected_stereo)
+            .map(|(&a, &b)| (f64::from(a) - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-4, "{name}: downmix error {worst}");
+    }
+}
+
+/// The sox-made containers of tests/fixtures/tone_16k.wav decode to (nearly) the same samples.
+#[test]
+fn compressed_and_aiff_fixtures_decode_like_the_wav() {
+    let (_, reference) = decode_all(&fixture("tone_16k.wav"));
+    let rms =
+        |v: &[f32]| (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    for (name, exact) in [
+        ("tone_16k.aiff", true),
+        ("tone_aiff_named.wav", true),
+        ("tone_16k.flac", true),
+        ("tone_16k.ogg", false),
+        ("tone_16k.mp3", false),
+    ] {
+        let (file, samples) = decode_all(&fixture(name));
+        assert_eq!(file.rate(), 16_000, "{name}");
+        if exact {
+            assert_eq!(samples, reference, "{name}");
+        } else {
+            // Lossy codecs add delay/padding; the signal's level survives.
+            let (a, b) = (rms(&samples), rms(&reference));
+            assert!(
+                samples.len() >= reference.len() - 2_000,
+                "{name}: {} samples",
+                samples.len()
+            );
+            assert!((a / b - 1.0).abs() < 0.1, "{name}: rms {a} vs {b}");
+        }
+    }
+}
