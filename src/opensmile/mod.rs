@@ -13,7 +13,7 @@ use std::ffi::{c_char, c_long, c_void, CStr, CString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
@@ -161,6 +161,9 @@ pub struct Smile {
     /// Boxed: callbacks hold pointers to them, which must not move when the Vec grows.
     #[allow(clippy::vec_box)]
     sinks: Vec<Box<SinkContext>>,
+    /// openSMILE's error log lines since the last failed call: its calls often fail with an empty
+    /// error message and the reason only in the log. Boxed for the log callback's pointer.
+    last_error: Box<Mutex<String>>,
 }
 
 // SAFETY: SMILEapi is built for one thread running `smile_run` while others write to external
@@ -194,11 +197,14 @@ impl Smile {
             obj,
             rt,
             sinks: Vec::new(),
+            last_error: Box::default(),
         };
-        // SAFETY: obj is a live instance; the callback is a plain function and needs no param.
+        let param = &*smile.last_error as *const Mutex<String> as *mut c_void;
+        // SAFETY: obj is a live instance; param points into a Box owned by the instance's owner
+        // and freed only after smile_free, so it outlives every log callback.
         smile.check("smile_set_log_callback", unsafe {
             rt.api
-                .smile_set_log_callback(obj.as_ptr(), Some(on_log), std::ptr::null_mut())
+                .smile_set_log_callback(obj.as_ptr(), Some(on_log), param)
         })?;
         let n = i32::try_from(opts.len()).map_err(|_| Error::Invalid("too many options".into()))?;
         // SAFETY: every pointer is valid for the call (owned/opts outlive it); log output goes to
@@ -302,7 +308,7 @@ impl Smile {
         }
         // SAFETY: valid instance; the message is owned by it and copied at once.
         let msg = unsafe { self.rt.api.smile_error_msg(self.obj.as_ptr()) };
-        let message = if msg.is_null() {
+        let mut message = if msg.is_null() {
             String::new()
         } else {
             // SAFETY: non-null NUL-terminated string owned by the instance.
@@ -311,6 +317,10 @@ impl Smile {
                 .trim()
                 .to_string()
         };
+        if message.is_empty() {
+            message =
+                std::mem::take(&mut *self.last_error.lock().unwrap_or_else(|e| e.into_inner()));
+        }
         Err(Error::Call {
             call,
             code: Code(res),
@@ -437,7 +447,7 @@ extern "C" fn on_sink(
 }
 
 /// Log callback: openSMILE's messages go to serd's logger (stderr), never to stdout.
-extern "C" fn on_log(_obj: *mut sys::smileobj_t, msg: sys::smilelogmsg_t, _param: *mut c_void) {
+extern "C" fn on_log(_obj: *mut sys::smileobj_t, msg: sys::smilelogmsg_t, param: *mut c_void) {
     use sys::smilelogtype_t::*;
     let text = |p: *const c_char| {
         if p.is_null() {
@@ -456,12 +466,70 @@ extern "C" fn on_log(_obj: *mut sys::smileobj_t, msg: sys::smilelogmsg_t, _param
         // while it waits for input or for a lagged level (openSMILE-python gets the same warning);
         // output is unaffected (the parity tests compare it with opensmile-python), so it is noise.
         SMILE_LOG_WARNING if text.contains("could not perform any work") => log::Level::Debug,
-        SMILE_LOG_ERROR => log::Level::Error,
+        // Errors end up in the failing call's error (see Smile::check): reported once, there.
+        SMILE_LOG_ERROR => {
+            if !param.is_null() {
+                // SAFETY: param is the instance's last_error Mutex (see Smile::new).
+                let last = unsafe { &*(param as *const Mutex<String>) };
+                let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                // openSMILE logs the cause first and a generic summary after it: keep both.
+                if !last.is_empty() {
+                    last.push_str("; ");
+                }
+                last.push_str(&format!("{module}: {text}"));
+            }
+            log::Level::Debug
+        }
         SMILE_LOG_WARNING => log::Level::Warn,
         SMILE_LOG_DEBUG => log::Level::Trace,
         _ => log::Level::Debug,
     };
     if log::log_enabled!(target: "opensmile", level) {
         log::log!(target: "opensmile", level, "{module}: {text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_configuration_is_a_typed_error_with_opensmiles_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("broken.conf");
+        std::fs::write(
+            &conf,
+            "[componentInstances:cComponentManager]\ninstance[x].type=cNoSuchComponent\n",
+        )
+        .unwrap();
+        match Smile::new(&conf, &[]) {
+            Err(Error::Call { call, message, .. }) => {
+                assert_eq!(call, "smile_initialize");
+                assert!(
+                    message.contains("cNoSuchComponent"),
+                    "openSMILE's reason is kept: {message:?}"
+                );
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a broken configuration initialised"),
+        }
+    }
+
+    #[test]
+    fn sink_names_of_an_unknown_component_fail_cleanly() {
+        let rt = Runtime::get().unwrap();
+        let conf = rt.config_dir().join("egemaps/v02/eGeMAPSv02.conf");
+        let source = rt.config_dir().join("serd/source.conf.inc");
+        let sinks = rt.config_dir().join("serd/sinks.conf.inc");
+        let options = [
+            ("source", source.display().to_string()),
+            ("sink", sinks.display().to_string()),
+        ];
+        let smile = Smile::new(&conf, &options).unwrap();
+        assert_eq!(smile.sink_names("extsink").unwrap().len(), 88);
+        assert!(matches!(
+            smile.sink_names("nosuchsink"),
+            Err(Error::Call { .. })
+        ));
     }
 }

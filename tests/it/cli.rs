@@ -174,3 +174,49 @@ fn help_lists_only_working_commands() {
         );
     }
 }
+
+/// A binary copied anywhere, with an empty cache, unpacks its embedded openSMILE and works; a
+/// library override that cannot be loaded is one clear line and status 1.
+#[test]
+fn binary_finds_opensmile_wherever_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let moved = dir.path().join("bin/serd");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_serd"), &moved).unwrap();
+    let cache = dir.path().join("cache");
+    let tone = fixture("tone_16k.wav");
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(&moved);
+        cmd.args(["extract", tone.to_str().unwrap()])
+            .env("SERD_CACHE_DIR", &cache)
+            .env_remove("SERD_OPENSMILE_LIB");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    let unpacked: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(unpacked.len(), 1, "one bundle folder: {unpacked:?}");
+    assert!(unpacked[0].join(".complete").is_file());
+    assert!(unpacked[0]
+        .join("config/egemaps/v02/eGeMAPSv02.conf")
+        .is_file());
+
+    let out = run(&[("SERD_OPENSMILE_LIB", "/nonexistent/libSMILEapi.so")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/libSMILEapi.so") && stderr.contains("SERD_OPENSMILE_LIB"),
+        "{stderr}"
+    );
+}
