@@ -306,17 +306,8 @@ impl Smile {
         if res == sys::smileres_t::SMILE_SUCCESS {
             return Ok(());
         }
-        // SAFETY: valid instance; the message is owned by it and copied at once.
-        let msg = unsafe { self.rt.api.smile_error_msg(self.obj.as_ptr()) };
-        let mut message = if msg.is_null() {
-            String::new()
-        } else {
-            // SAFETY: non-null NUL-terminated string owned by the instance.
-            unsafe { CStr::from_ptr(msg) }
-                .to_string_lossy()
-                .trim()
-                .to_string()
-        };
+        // SAFETY: valid instance; the message is owned by it and copied at once by c_text.
+        let mut message = unsafe { c_text(self.rt.api.smile_error_msg(self.obj.as_ptr())) };
         if message.is_empty() {
             message =
                 std::mem::take(&mut *self.last_error.lock().unwrap_or_else(|e| e.into_inner()));
@@ -409,6 +400,21 @@ impl Drop for Running {
     }
 }
 
+/// Copies a C string from openSMILE, trimmed; empty for null.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string valid for the duration of the call.
+unsafe fn c_text(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null and NUL-terminated, per this function's contract.
+    unsafe { CStr::from_ptr(p) }
+        .to_string_lossy()
+        .trim()
+        .to_string()
+}
+
 fn cstring(s: &str) -> Result<CString, Error> {
     CString::new(s).map_err(|_| Error::Invalid(format!("string contains NUL: {s:?}")))
 }
@@ -449,18 +455,8 @@ extern "C" fn on_sink(
 /// Log callback: openSMILE's messages go to serd's logger (stderr), never to stdout.
 extern "C" fn on_log(_obj: *mut sys::smileobj_t, msg: sys::smilelogmsg_t, param: *mut c_void) {
     use sys::smilelogtype_t::*;
-    let text = |p: *const c_char| {
-        if p.is_null() {
-            String::new()
-        } else {
-            // SAFETY: NUL-terminated strings valid for the duration of the callback.
-            unsafe { CStr::from_ptr(p) }
-                .to_string_lossy()
-                .trim()
-                .to_string()
-        }
-    };
-    let (module, text) = (text(msg.module), text(msg.text));
+    // SAFETY: openSMILE's strings are valid for the duration of the callback.
+    let (module, text) = unsafe { (c_text(msg.module), c_text(msg.text)) };
     let level = match msg.type_ {
         // The stock eGeMAPS/ComParE configs make the component manager report idle ticks this way
         // while it waits for input or for a lagged level (openSMILE-python gets the same warning);
