@@ -148,6 +148,15 @@ pub fn run(
                     let path = &files[next];
                     match result {
                         Ok(extracted) => {
+                            if extracted.windows.is_empty() {
+                                progress.suspend(|| {
+                                    log::warn!(
+                                        "{}: {:.2} s of audio is shorter than one window: no output",
+                                        path.display(),
+                                        extracted.seconds
+                                    )
+                                });
+                            }
                             summary.windows += extracted.windows.len();
                             write_windows(out, format, path, &extracted.windows, &names)?;
                         }

@@ -1,6 +1,6 @@
 //! The `serd` command line.
 
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -112,14 +112,12 @@ fn extract(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let summary = extract::run(&args.files, args.set, windowing, args.format, &mut out)?;
-    if io::stderr().is_terminal() || summary.failed > 0 {
-        log::info!(
-            "{} files, {} windows, {} failed",
-            summary.files,
-            summary.windows,
-            summary.failed
-        );
-    }
+    log::info!(
+        "{} files, {} windows, {} failed",
+        summary.files,
+        summary.windows,
+        summary.failed
+    );
     if summary.failed > 0 {
         log::error!(
             "{} of {} files could not be extracted",

@@ -246,6 +246,11 @@ impl Extractor {
             return Err(Error::Stopped);
         };
         let result = self.write_all(&run, samples);
+        if let Err(Error::Stopped) = result {
+            // openSMILE's run ended early: its own error says why.
+            run.join()?;
+            return Err(Error::Stopped);
+        }
         self.run = Some(run);
         result?;
         self.samples += samples.len() as u64;

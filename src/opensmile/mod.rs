@@ -88,7 +88,6 @@ impl fmt::Display for Code {
 /// The loaded library and the folder holding openSMILE's configuration files.
 pub struct Runtime {
     api: sys::SmileApi,
-    library: PathBuf,
     config_dir: PathBuf,
 }
 
@@ -111,11 +110,11 @@ impl Runtime {
             // whose static constructors only register openSMILE's component types.
             match unsafe { sys::SmileApi::new(&candidate) } {
                 Ok(api) => {
+                    log::debug!("openSMILE loaded from {}", candidate.display());
                     return Ok(Runtime {
                         api,
-                        library: candidate,
                         config_dir: files.config_dir,
-                    })
+                    });
                 }
                 Err(e) => tried.push(format!("{}: {e}", candidate.display())),
             }
@@ -126,11 +125,6 @@ impl Runtime {
         Err(Error::Load {
             tried: tried.join("; "),
         })
-    }
-
-    /// Path of the loaded library.
-    pub fn library(&self) -> &Path {
-        &self.library
     }
 
     /// Folder with openSMILE's configuration tree (`egemaps/`, `compare/`, `shared/`, `serd/`).

@@ -220,3 +220,17 @@ fn binary_finds_opensmile_wherever_it_is() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_file_shorter_than_the_window_is_a_warning_not_silence() {
+    let tone = fixture("tone_16k.wav");
+    let out = serd(&["extract", "--window", "5", tone.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("tone_16k.wav") && stderr.contains("shorter than one window"),
+        "{stderr}"
+    );
+}
