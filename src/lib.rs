@@ -5,7 +5,10 @@
 #![deny(unsafe_code)]
 
 pub mod audio;
+pub mod corpus;
 pub mod extract;
 pub mod features;
+pub mod labels;
 pub mod logging;
+pub mod metrics;
 pub mod opensmile;

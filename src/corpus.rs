@@ -1,0 +1,1 @@
+//! Labelled speech corpora as data sources (being written).
