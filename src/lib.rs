@@ -5,10 +5,13 @@
 #![deny(unsafe_code)]
 
 pub mod audio;
+pub mod cache;
 pub mod corpus;
 pub mod extract;
 pub mod features;
+pub mod folds;
 pub mod labels;
 pub mod logging;
 pub mod metrics;
 pub mod opensmile;
+pub mod scaler;

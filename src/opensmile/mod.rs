@@ -29,7 +29,7 @@ mod sys {
     include!(concat!(env!("OUT_DIR"), "/smileapi.rs"));
 }
 
-pub use bundle::LIBRARY_ENV;
+pub use bundle::{BUNDLE_ID, LIBRARY_ENV};
 
 /// Errors of openSMILE itself, with its own message where it gave one.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,237 @@
+//! Cross-validation folds: stratified by class and grouped by speaker, so that no speaker is in
+//! both the training and the test part (the honest, speaker-independent protocol), or stratified
+//! by utterance only (`Grouping::None`, the reference's protocol, which leaks speakers).
+//!
+//! Assignment is greedy and deterministic for a seed: groups are taken largest first (ties in a
+//! seeded random order) and each goes to the fold where it keeps the per-class shares most even,
+//! which is scikit-learn's StratifiedGroupKFold criterion.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::labels::Emotion;
+
+/// How items are kept together across folds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Grouping {
+    /// A speaker's files are all in one fold.
+    Speaker,
+    /// Each file on its own: speakers appear in training and test (optimistic figures).
+    None,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FoldError {
+    #[error("{folds}-fold cross-validation needs at least {folds} files, there are {items}")]
+    TooFewItems { folds: usize, items: usize },
+    #[error(
+        "{folds}-fold cross-validation grouped by speaker needs at least {folds} speakers, there \
+         {}; use fewer --folds, or --grouping none (speakers then leak between training and test)",
+        if *.speakers == 1 { "is 1".to_string() } else { format!("are {}", .speakers) }
+    )]
+    TooFewSpeakers { folds: usize, speakers: usize },
+    #[error("at least 2 folds are needed, not {0}")]
+    FoldCount(usize),
+}
+
+/// A small deterministic generator (SplitMix64): reproducible shuffles without a dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Fisher–Yates shuffle.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+/// Assigns every item a fold in `0..k`. `labels[i]` and `groups[i]` describe item `i`.
+pub fn assign(
+    labels: &[Emotion],
+    groups: &[&str],
+    grouping: Grouping,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<usize>, FoldError> {
+    if k < 2 {
+        return Err(FoldError::FoldCount(k));
+    }
+    if labels.len() < k {
+        return Err(FoldError::TooFewItems {
+            folds: k,
+            items: labels.len(),
+        });
+    }
+    // Group id per item: the speaker, or the item itself.
+    let keys: Vec<String> = match grouping {
+        Grouping::Speaker => groups.iter().map(|g| g.to_string()).collect(),
+        Grouping::None => (0..labels.len()).map(|i| i.to_string()).collect(),
+    };
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        members.entry(key.as_str()).or_default().push(i);
+    }
+    if members.len() < k {
+        return Err(FoldError::TooFewSpeakers {
+            folds: k,
+            speakers: members.len(),
+        });
+    }
+    let mut class_totals = [0usize; Emotion::COUNT];
+    labels.iter().for_each(|l| class_totals[l.index()] += 1);
+
+    let mut order: Vec<(&str, Vec<usize>)> = members.into_iter().collect();
+    Rng::new(seed).shuffle(&mut order);
+    // Largest groups first (stable: ties keep the shuffled order).
+    order.sort_by_key(|(_, items)| std::cmp::Reverse(items.len()));
+
+    let mut fold_counts = vec![[0usize; Emotion::COUNT]; k];
+    let mut fold_sizes = vec![0usize; k];
+    let mut fold_of = vec![0usize; labels.len()];
+    for (_, items) in &order {
+        let mut counts = [0usize; Emotion::COUNT];
+        items.iter().for_each(|&i| counts[labels[i].index()] += 1);
+        let best = (0..k)
+            .min_by(|&a, &b| {
+                let (ca, cb) = (
+                    imbalance(&fold_counts, a, &counts, &class_totals),
+                    imbalance(&fold_counts, b, &counts, &class_totals),
+                );
+                ca.total_cmp(&cb)
+                    .then(fold_sizes[a].cmp(&fold_sizes[b]))
+                    .then(a.cmp(&b))
+            })
+            .expect("k >= 2");
+        for c in 0..Emotion::COUNT {
+            fold_counts[best][c] += counts[c];
+        }
+        fold_sizes[best] += items.len();
+        items.iter().for_each(|&i| fold_of[i] = best);
+    }
+    Ok(fold_of)
+}
+
+/// Mean over classes of the variance across folds of each fold's share of the class, if the
+/// group went to `fold`.
+fn imbalance(
+    fold_counts: &[[usize; Emotion::COUNT]],
+    fold: usize,
+    add: &[usize; Emotion::COUNT],
+    totals: &[usize; Emotion::COUNT],
+) -> f64 {
+    let k = fold_counts.len() as f64;
+    let mut sum = 0.0;
+    for c in 0..Emotion::COUNT {
+        if totals[c] == 0 {
+            continue;
+        }
+        let shares: Vec<f64> = (0..fold_counts.len())
+            .map(|f| {
+                (fold_counts[f][c] + if f == fold { add[c] } else { 0 }) as f64 / totals[c] as f64
+            })
+            .collect();
+        let mean = shares.iter().sum::<f64>() / k;
+        sum += shares.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / k;
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn corpus(speakers: usize, per_class: usize) -> (Vec<Emotion>, Vec<String>) {
+        let mut labels = Vec::new();
+        let mut groups = Vec::new();
+        for s in 0..speakers {
+            for e in Emotion::ALL {
+                for _ in 0..per_class {
+                    labels.push(e);
+                    groups.push(format!("spk{s}"));
+                }
+            }
+        }
+        (labels, groups)
+    }
+
+    #[test]
+    fn speakers_never_cross_folds_and_classes_stay_balanced() {
+        let (labels, groups) = corpus(12, 4);
+        let g: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let folds = assign(&labels, &g, Grouping::Speaker, 5, 7).unwrap();
+        let mut fold_of_speaker: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+        for (i, f) in folds.iter().enumerate() {
+            fold_of_speaker.entry(g[i]).or_default().insert(*f);
+        }
+        assert!(
+            fold_of_speaker.values().all(|f| f.len() == 1),
+            "a speaker in two folds"
+        );
+        let sizes: Vec<usize> = (0..5)
+            .map(|f| folds.iter().filter(|&&x| x == f).count())
+            .collect();
+        // 12 speakers of 20 files into 5 folds: 2 or 3 speakers each.
+        assert!(sizes.iter().all(|&s| s == 40 || s == 60), "{sizes:?}");
+        assert_eq!(
+            folds,
+            assign(&labels, &g, Grouping::Speaker, 5, 7).unwrap(),
+            "deterministic for a seed"
+        );
+    }
+
+    #[test]
+    fn ungrouped_folds_stratify_by_class() {
+        let (labels, groups) = corpus(1, 10);
+        let g: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let folds = assign(&labels, &g, Grouping::None, 5, 1).unwrap();
+        for f in 0..5 {
+            for e in Emotion::ALL {
+                let n = (0..labels.len())
+                    .filter(|&i| folds[i] == f && labels[i] == e)
+                    .count();
+                assert_eq!(n, 2, "fold {f}, {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn impossible_fold_requests_are_clear_errors() {
+        let (labels, groups) = corpus(1, 2);
+        let g: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let err = assign(&labels, &g, Grouping::Speaker, 5, 0).unwrap_err();
+        assert_eq!(
+            err,
+            FoldError::TooFewSpeakers {
+                folds: 5,
+                speakers: 1
+            }
+        );
+        assert!(err.to_string().contains("--grouping none"));
+        assert_eq!(
+            assign(&labels[..3], &g[..3], Grouping::None, 5, 0).unwrap_err(),
+            FoldError::TooFewItems { folds: 5, items: 3 }
+        );
+        assert_eq!(
+            assign(&labels, &g, Grouping::None, 1, 0).unwrap_err(),
+            FoldError::FoldCount(1)
+        );
+    }
+}
