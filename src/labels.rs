@@ -84,7 +84,10 @@ mod tests {
             assert_eq!(e.index(), i);
             assert_eq!(Emotion::from_index(i), Some(e));
             assert_eq!(e.name().parse::<Emotion>(), Ok(e));
-            assert_eq!(serde_json::to_string(&e).unwrap(), format!("\"{}\"", e.name()));
+            assert_eq!(
+                serde_json::to_string(&e).unwrap(),
+                format!("\"{}\"", e.name())
+            );
         }
         assert_eq!(" Anger ".parse::<Emotion>(), Ok(Emotion::Anger));
         assert!("fear".parse::<Emotion>().is_err());
