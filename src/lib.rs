@@ -13,5 +13,8 @@ pub mod folds;
 pub mod labels;
 pub mod logging;
 pub mod metrics;
+pub mod model;
 pub mod opensmile;
+pub mod predict;
 pub mod scaler;
+pub mod train;

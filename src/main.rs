@@ -4,11 +4,13 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+mod cli;
+
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use serd::extract::{self, Format};
-use serd::features::{FeatureSet, Windowing};
+use serd::features::FeatureSet;
 
 /// serd: speech emotion recognition from openSMILE features.
 ///
@@ -30,6 +32,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Extract(ExtractArgs),
+    Train(cli::train::TrainArgs),
+    Eval(cli::eval::EvalArgs),
+    Predict(cli::predict::PredictArgs),
 }
 
 /// Print openSMILE functionals of audio files, one line per window.
@@ -47,8 +52,8 @@ struct ExtractArgs {
     #[arg(long = "features", value_enum, default_value_t = FeatureSet::Egemaps)]
     set: FeatureSet,
     /// Window length in seconds, or "whole" for one vector per file.
-    #[arg(long, default_value = "whole", value_parser = parse_window)]
-    window: WindowArg,
+    #[arg(long, default_value = "whole", value_parser = cli::parse_window)]
+    window: cli::WindowArg,
     /// Hop between windows in seconds (default: the window length, no overlap).
     #[arg(long)]
     hop: Option<f64>,
@@ -61,21 +66,6 @@ struct ExtractArgs {
     /// Audio files.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-}
-
-#[derive(Clone, Copy)]
-enum WindowArg {
-    Whole,
-    Seconds(f64),
-}
-
-fn parse_window(s: &str) -> Result<WindowArg, String> {
-    if s == "whole" {
-        return Ok(WindowArg::Whole);
-    }
-    s.parse::<f64>()
-        .map(WindowArg::Seconds)
-        .map_err(|_| format!("expected seconds or \"whole\", not {s:?}"))
 }
 
 fn main() -> ExitCode {
@@ -94,15 +84,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Extract(args) => extract(args),
+        Command::Train(args) => cli::train::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => cli::eval::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Predict(args) => cli::predict::run(args),
     }
 }
 
 fn extract(args: ExtractArgs) -> anyhow::Result<ExitCode> {
-    let windowing = match (args.window, args.hop) {
-        (WindowArg::Whole, None) => Windowing::Whole,
-        (WindowArg::Whole, Some(_)) => bail!("--hop needs --window SECONDS"),
-        (WindowArg::Seconds(w), hop) => Windowing::sliding(w, hop.unwrap_or(w))?,
-    };
+    let windowing = cli::windowing(args.window, args.hop)?;
     if let Some(jobs) = args.jobs {
         rayon::ThreadPoolBuilder::new()
             .num_threads(jobs.max(1))

@@ -1,0 +1,90 @@
+//! MODEL_CARD.md of a trained model directory, written from its metrics.
+
+use serde_json::Value;
+
+/// A short model card: data and its licences, protocol, figures, limits.
+pub fn model_card(m: &Value) -> String {
+    let p = &m["protocol"];
+    let cv = &m["cv"];
+    let utt = &cv["utterance"];
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
+    };
+    let ms = |v: &Value| match (v["mean"].as_f64(), v["std"].as_f64()) {
+        (Some(mean), Some(std)) => format!("{:.1} ± {:.1} %", 100.0 * mean, 100.0 * std),
+        _ => "n/a".into(),
+    };
+    let mut s = String::new();
+    s += "# serd emotion model\n\n";
+    s += &format!(
+        "A CNN over openSMILE {} functionals ({}), classifying speech as anger, surprise, happiness, \
+         sadness or neutral. Trained by serd {}.\n\n",
+        p["features"].as_str().unwrap_or("?"),
+        match p["window_s"].as_f64() {
+            Some(w) => format!("{w} s windows every {} s", p["hop_s"].as_f64().unwrap_or(w)),
+            None => "one vector per recording".into(),
+        },
+        m["serd_version"].as_str().unwrap_or("?")
+    );
+    s += "## Data\n\n| source | corpus | files | speakers |\n|---|---|---|---|\n";
+    for src in m["data"]["sources"].as_array().into_iter().flatten() {
+        s += &format!(
+            "| {} | {} | {} | {} |\n",
+            src["root"].as_str().unwrap_or("?"),
+            src["kind"].as_str().unwrap_or("?"),
+            src["items"],
+            src["speakers"]
+        );
+    }
+    s += &format!("\nFiles per class: {}. ", m["data"]["counts"]);
+    s += "Labels outside the five classes were left out.\n\n";
+    s += "**Licences.** The model is derived from the corpora above and inherits their terms: \
+          RAVDESS is CC BY-NC-SA 4.0, EmoDB is free for research use only, and other corpora have \
+          their own (mostly non-commercial) terms. The features come from openSMILE, under \
+          audEERING's research licence (non-commercial). Do not use this model commercially.\n\n";
+    s += "## Protocol\n\n";
+    s += &format!(
+        "{}-fold cross-validation, {}; {}. The scaler is fitted on each training part only; early \
+         stopping (patience {}, at most {} epochs, batch {}, Adam {}) watches a validation split \
+         carved out of the training part, grouped like the folds; the best epoch's weights are kept. \
+         A file is classified by the mean of its windows' probabilities. The final model is trained \
+         the same way on all data.\n\n",
+        p["folds"],
+        if p["speaker_independent"].as_bool() == Some(true) {
+            "grouped by speaker: no speaker is in both training and test data"
+        } else {
+            "NOT grouped by speaker: speakers appear in training and test folds, so the figures overstate accuracy on new speakers"
+        },
+        "stratified by class",
+        p["fit"]["patience"],
+        p["fit"]["epochs"],
+        p["fit"]["batch"],
+        p["fit"]["learning_rate"]
+    );
+    s += "## Figures (cross-validated)\n\n";
+    s += &format!(
+        "| level | n | accuracy | UAR |\n|---|---|---|---|\n| utterance (pooled) | {} | {} | {} |\n| window (pooled) | {} | {} | {} |\n| utterance, per fold | | {} | {} |\n\n",
+        utt["n"],
+        pct(&utt["accuracy"]),
+        pct(&utt["uar"]),
+        cv["window"]["n"],
+        pct(&cv["window"]["accuracy"]),
+        pct(&cv["window"]["uar"]),
+        ms(&cv["accuracy"]),
+        ms(&cv["uar"])
+    );
+    s += "Recall per class (utterance level): ";
+    let recalls: Vec<String> = utt["recall"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k} {}", pct(v)))
+        .collect();
+    s += &recalls.join(", ");
+    s += ". The confusion matrix is in `confusion.png`; every figure in `metrics.json`.\n\n";
+    s += "## Limits\n\nActed speech from a few corpora, mostly English and German, adult speakers, \
+          studio conditions: expect lower figures on spontaneous speech, other languages, noise and \
+          far-field microphones.\n";
+    s
+}

@@ -1,0 +1,71 @@
+//! `serd predict`: the emotion of each file.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burn::tensor::Device;
+use clap::Args;
+use rayon::prelude::*;
+use serde_json::json;
+
+use serd::extract::extract_file;
+use serd::labels::Emotion;
+use serd::predict::{argmax, Predictor};
+
+/// Predict the emotion of audio files: one JSON object per file on stdout,
+/// {"file","label","confidence","probs":{class: probability}}, in the order given.
+///
+/// A file's prediction is the mean of its windows' probabilities (windows with too little
+/// voiced speech are left out). A file that cannot be read is reported on stderr and skipped;
+/// the exit status is then 1.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Model directory (default: the bundled models/default).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Audio files.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.model.unwrap_or_else(super::default_model);
+    let predictor = Predictor::load(&dir, Device::flex())?;
+    let windowing = predictor.info.windowing();
+    let windows: Vec<_> = args
+        .files
+        .par_iter()
+        .map(|f| extract_file(f, predictor.info.features, windowing))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    for (file, result) in args.files.iter().zip(windows) {
+        let probs = match result {
+            Ok(extracted) => predictor.utterance(&extracted.windows),
+            Err(e) => {
+                log::error!("{}: {e}", file.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let Some(probs) = probs else {
+            log::error!("{}: shorter than one window of the model", file.display());
+            failed += 1;
+            continue;
+        };
+        let label = argmax(&probs);
+        let named: serde_json::Map<String, serde_json::Value> = Emotion::ALL
+            .iter()
+            .map(|e| (e.name().to_string(), json!(probs[e.index()])))
+            .collect();
+        let line = json!({"file": file.display().to_string(), "label": label, "confidence": probs[label.index()], "probs": named});
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,266 @@
+//! `serd train`: runs the protocol of `serd::train` and writes the model directory: weights and
+//! `model.json`, `metrics.json` (everything measured), `confusion.png`, `MODEL_CARD.md`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use burn::tensor::Device;
+use clap::Args;
+use serde_json::json;
+
+use serd::cache::Cache;
+use serd::corpus;
+use serd::features::FeatureSet;
+use serd::folds::Grouping;
+use serd::metrics::{write_confusion_png, Report, Skipped};
+use serd::model::{CnnConfig, Layout};
+use serd::predict::ModelDir;
+use serd::train::fit::FitConfig;
+use serd::train::{self, Labelled, Options};
+
+use super::{windowing, WindowArg};
+
+/// Train an emotion model on labelled speech, with cross-validated figures.
+///
+/// Data sources are corpus folders recognised by their layout and file names (RAVDESS, TESS,
+/// EmoDB, CREMA-D, ShEMO, ESD, SAVEE) or CSV manifests with a `path,label[,speaker]` header.
+/// Features come from the same extraction path as `serd listen`, cached between runs.
+///
+/// Protocol: K-fold cross-validation stratified by class and grouped by speaker; in each fold the
+/// scaler is fitted on the training part and early stopping watches a validation split carved by
+/// speaker out of the training part. Then one final model is trained on all data (its early
+/// stopping on a speaker-held-out split) and written to --out with its metrics.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A corpus folder or CSV manifest (repeat for several).
+    #[arg(long = "data", required = true, value_name = "SRC")]
+    data: Vec<PathBuf>,
+    /// Model directory to write.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Feature set.
+    #[arg(long = "features", value_enum, default_value_t = FeatureSet::Egemaps)]
+    set: FeatureSet,
+    /// Window length in seconds, or "whole" for one vector per file.
+    #[arg(long, default_value = "whole", value_parser = super::parse_window)]
+    window: WindowArg,
+    /// Hop between windows in seconds (default: the window length).
+    #[arg(long)]
+    hop: Option<f64>,
+    /// Windows with a smaller share of voiced frames are not used (nor classified later).
+    #[arg(long, default_value_t = 0.1)]
+    min_voiced: f32,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Keep each speaker in one fold, or not (then figures are optimistic: speakers leak).
+    #[arg(long, value_enum, default_value_t = Grouping::Speaker)]
+    grouping: Grouping,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Epochs without improvement of the validation loss before stopping.
+    #[arg(long, default_value_t = 10)]
+    patience: usize,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Weight the loss by inverse class frequency.
+    #[arg(long)]
+    class_weights: bool,
+    /// How the feature vector enters the network.
+    #[arg(long, value_enum, default_value_t = Layout::Sequence)]
+    layout: Layout,
+    /// Seed of folds, shuffles and initial weights (runs are reproducible on the CPU backend).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Feature cache folder (default: ~/.cache/serd/features).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Only cross-validate: write metrics, no final model.
+    #[arg(long)]
+    no_final: bool,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        bail!("{}: exists and is not a folder", args.out.display());
+    }
+    if args.batch == 0 || args.epochs == 0 {
+        bail!("--batch and --epochs must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.min_voiced) {
+        bail!(
+            "--min-voiced is a share between 0 and 1, not {}",
+            args.min_voiced
+        );
+    }
+    let windowing = windowing(args.window, args.hop)?;
+    let dataset = corpus::load_all(&args.data)?;
+    for problem in dataset.problems() {
+        log::warn!("{}: {} (skipped)", problem.path.display(), problem.error);
+    }
+    let left_out = dataset.left_out();
+    if !left_out.is_empty() {
+        let list: Vec<String> = left_out.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        log::info!(
+            "left out (not one of the five classes): {}",
+            list.join(", ")
+        );
+    }
+    log::info!(
+        "{} files from {} speakers",
+        dataset.items.len(),
+        dataset.speakers()
+    );
+
+    let cache = Cache::new(args.cache.clone().unwrap_or_else(Cache::default_dir));
+    let started = Instant::now();
+    let (files, skipped, hits) = train::features(&dataset.items, args.set, windowing, &cache);
+    let features_s = started.elapsed().as_secs_f64();
+    log::info!(
+        "features of {} files in {features_s:.1} s ({hits} from the cache)",
+        files.len()
+    );
+    if files.is_empty() {
+        bail!("no usable files: every file failed (see above)");
+    }
+
+    let options = Options {
+        set: args.set,
+        windowing,
+        min_voiced: args.min_voiced,
+        folds: args.folds,
+        grouping: args.grouping,
+        model: CnnConfig::new(args.set.dimension()).with_layout(args.layout),
+        fit: FitConfig {
+            epochs: args.epochs,
+            patience: args.patience,
+            batch: args.batch,
+            learning_rate: args.learning_rate,
+            class_weights: args.class_weights,
+            seed: args.seed,
+        },
+    };
+    let device = Device::flex();
+    let started = Instant::now();
+    let cv = cross_validate(&files, &options, &device)?;
+    let cv_s = started.elapsed().as_secs_f64();
+    if args.grouping == Grouping::None {
+        log::warn!("--grouping none: speakers appear in training and test folds, so these figures overstate accuracy on new speakers");
+    }
+    eprintln!("{}", cv.utterance.table());
+    if let (Some(acc), Some(uar)) = (cv.accuracy, cv.uar) {
+        eprintln!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds);
+    }
+
+    let skipped_json: Vec<Skipped> = dataset
+        .problems()
+        .map(|p| Skipped {
+            path: p.path.display().to_string(),
+            error: p.error.clone(),
+        })
+        .chain(skipped.iter().map(|s| Skipped {
+            path: s.path.display().to_string(),
+            error: s.error.clone(),
+        }))
+        .collect();
+    let report = Report {
+        skipped: skipped_json,
+        ..Report::new(cv.utterance)
+    };
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    let (final_fit, final_s) = if args.no_final {
+        (None, 0.0)
+    } else {
+        let started = Instant::now();
+        let all: Vec<&Labelled> = files.iter().collect();
+        let progress = train::bar(args.epochs as u64, "final model, epoch");
+        let (predictor, log) = train::train_one(&all, &options, &device, &mut |epoch, loss| {
+            progress.set_position(epoch as u64);
+            progress.set_message(format!("validation loss {loss:.3}"));
+        })?;
+        progress.finish_and_clear();
+        ModelDir::save(&args.out, &predictor.info, predictor.model())?;
+        (Some(log), started.elapsed().as_secs_f64())
+    };
+
+    let metrics = json!({
+        "protocol": {
+            "folds": args.folds,
+            "grouping": args.grouping,
+            "speaker_independent": args.grouping == Grouping::Speaker,
+            "validation": "early stopping on a split of each training part, grouped like the folds",
+            "scaler": "fitted on each training part only",
+            "features": args.set,
+            "window_s": options.windowing_seconds().0,
+            "hop_s": options.windowing_seconds().1,
+            "min_voiced": args.min_voiced,
+            "model": options.model,
+            "fit": options.fit,
+            "backend": "cpu",
+        },
+        "data": {
+            "sources": dataset.sources,
+            "files": files.len(),
+            "speakers": dataset.speakers(),
+            "counts": dataset.counts(),
+            "left_out": left_out,
+        },
+        "cv": {
+            "utterance": report,
+            "window": Report::new(cv.window),
+            "accuracy": cv.accuracy,
+            "uar": cv.uar,
+            "folds": cv.folds,
+        },
+        "final": final_fit,
+        "timing_s": { "features": features_s, "cross_validation": cv_s, "final": final_s, "cache_hits": hits },
+        "serd_version": env!("CARGO_PKG_VERSION"),
+    });
+    let write = |name: &str, text: String| -> anyhow::Result<()> {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
+    };
+    write(
+        "metrics.json",
+        serde_json::to_string_pretty(&metrics)? + "\n",
+    )?;
+    let title = format!(
+        "serd {} CNN, {}-fold CV ({})",
+        args.set.name(),
+        args.folds,
+        grouping_words(args.grouping)
+    );
+    write_confusion_png(&cv.utterance, &args.out.join("confusion.png"), &title)
+        .with_context(|| format!("{}: cannot write", args.out.join("confusion.png").display()))?;
+    write("MODEL_CARD.md", super::card::model_card(&metrics))?;
+    println!("{}", serde_json::to_string(&report)?);
+    log::info!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn grouping_words(grouping: Grouping) -> &'static str {
+    match grouping {
+        Grouping::Speaker => "speaker-independent",
+        Grouping::None => "utterance folds, speakers leak",
+    }
+}
+
+fn cross_validate(
+    files: &[Labelled],
+    options: &Options,
+    device: &Device,
+) -> anyhow::Result<train::CvReport> {
+    let progress = train::bar(options.folds as u64, "cross-validation, fold");
+    let cv = train::cross_validate(files, options, device, &mut |fold, epoch, loss| {
+        progress.set_position(fold as u64);
+        progress.set_message(format!("epoch {epoch}, validation loss {loss:.3}"));
+    })?;
+    progress.finish_and_clear();
+    Ok(cv)
+}

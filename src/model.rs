@@ -1,0 +1,147 @@
+//! The CNN of the reference work, in burn: two blocks of Conv1d → ReLU → MaxPool → BatchNorm →
+//! spatial dropout, then global average pooling and a 5-way linear output.
+//!
+//! The standardised feature vector is read as a 1-channel sequence (`Layout::Sequence`, the
+//! default: convolutions slide along the feature axis, as in the reference's intent), or, as the
+//! reference's Keras code literally does, as `n_features` channels of length 1
+//! (`Layout::Channels`). Layer sizes live in [`CnnConfig`], saved next to the weights: it is the
+//! contract between training and inference.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig1d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Distribution, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::labels::Emotion;
+
+/// How the feature vector is presented to the first convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `[batch, 1, n_features]`: one channel, the features as a sequence.
+    Sequence,
+    /// `[batch, n_features, 1]`: the reference's literal layout, features as channels.
+    Channels,
+}
+
+/// Layer sizes of [`Cnn`].
+#[derive(Config, Debug, PartialEq)]
+pub struct CnnConfig {
+    /// Length of the feature vector (88 for eGeMAPS, 6373 for ComParE).
+    pub n_features: usize,
+    #[config(default = "Layout::Sequence")]
+    pub layout: Layout,
+    /// Filters of each convolution.
+    #[config(default = 128)]
+    pub filters: usize,
+    #[config(default = 5)]
+    pub kernel: usize,
+    #[config(default = 2)]
+    pub stride: usize,
+    #[config(default = 2)]
+    pub pool: usize,
+    /// Probability of dropping a whole channel after each block (spatial dropout).
+    #[config(default = 0.5)]
+    pub dropout: f64,
+}
+
+/// One convolution block: Conv1d → ReLU → MaxPool → BatchNorm → spatial dropout.
+#[derive(Module, Debug)]
+pub struct Block {
+    conv: Conv1d,
+    pool: MaxPool1d,
+    norm: BatchNorm,
+    dropout: f64,
+}
+
+impl Block {
+    fn new(channels_in: usize, config: &CnnConfig, device: &Device) -> Block {
+        Block {
+            conv: Conv1dConfig::new(channels_in, config.filters, config.kernel)
+                .with_stride(config.stride)
+                .with_padding(PaddingConfig1d::Same)
+                .init(device),
+            // `Same` padding keeps length-1 inputs (the channels layout) valid.
+            pool: MaxPool1dConfig::new(config.pool)
+                .with_padding(PaddingConfig1d::Same)
+                .init(),
+            norm: BatchNormConfig::new(config.filters).init(device),
+            dropout: config.dropout,
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, channels_in, length]`
+    /// - output: `[batch, filters, ceil(ceil(length / stride) / pool)]`
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = relu(self.conv.forward(x)); // [b, filters, ceil(len / stride)]
+        let x = self.pool.forward(x); // [b, filters, ceil(len / stride / pool)]
+        let x = self.norm.forward(x);
+        spatial_dropout(x, self.dropout)
+    }
+}
+
+/// Drops whole channels with probability `p` while training (on an autodiff device), scaling the
+/// rest by 1 / (1 - p), as Keras' SpatialDropout1D; the identity at inference.
+fn spatial_dropout(x: Tensor<3>, p: f64) -> Tensor<3> {
+    if p <= 0.0 || !x.device().is_autodiff() {
+        return x;
+    }
+    let [batch, channels, _] = x.dims();
+    let keep = 1.0 - p;
+    let mask = Tensor::<3>::random(
+        [batch, channels, 1],
+        Distribution::Bernoulli(keep),
+        &x.device(),
+    );
+    x * mask / keep
+}
+
+/// The emotion classifier.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    block1: Block,
+    block2: Block,
+    output: Linear,
+    #[module(skip)]
+    layout: Layout,
+}
+
+impl CnnConfig {
+    /// A freshly initialised network on `device`.
+    pub fn init(&self, device: &Device) -> Cnn {
+        let channels_in = match self.layout {
+            Layout::Sequence => 1,
+            Layout::Channels => self.n_features,
+        };
+        Cnn {
+            block1: Block::new(channels_in, self, device),
+            block2: Block::new(self.filters, self, device),
+            output: LinearConfig::new(self.filters, Emotion::COUNT).init(device),
+            layout: self.layout,
+        }
+    }
+}
+
+impl Cnn {
+    /// Class logits of standardised feature vectors.
+    ///
+    /// # Shapes
+    /// - input: `[batch, n_features]`
+    /// - output: `[batch, 5]` (logits, in [`Emotion`] order)
+    pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
+        let [batch, n] = features.dims();
+        let x = match self.layout {
+            Layout::Sequence => features.reshape([batch, 1, n]),
+            Layout::Channels => features.reshape([batch, n, 1]),
+        };
+        let x = self.block2.forward(self.block1.forward(x)); // [b, filters, len]
+        let x = x.mean_dim(2); // global average pooling: [b, filters, 1]
+        let [batch, filters, _] = x.dims();
+        self.output.forward(x.reshape([batch, filters])) // [b, 5]
+    }
+}

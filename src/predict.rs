@@ -1,0 +1,242 @@
+//! A trained model directory and inference with it.
+//!
+//! `model.json` holds everything inference needs (format version, label order, feature set,
+//! window/hop, voicing threshold, scaler, network config); `weights.bpk` the network's weights
+//! (burnpack). Training writes it ([`ModelDir::save`]); `eval`, `predict` and `listen` read it.
+//! [`Predictor`] is the single place where windows become probabilities, so training's
+//! cross-validation, `predict` and the daemon classify identically.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::features::{FeatureSet, Window, Windowing};
+use crate::labels::Emotion;
+use crate::model::{Cnn, CnnConfig};
+use crate::scaler::Scaler;
+use crate::train::fit;
+
+/// Version of the model directory layout this serd reads and writes.
+pub const FORMAT: u32 = 1;
+const INFO: &str = "model.json";
+const WEIGHTS: &str = "weights.bpk";
+
+/// Contents of `model.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub format: u32,
+    /// serd version that trained it.
+    pub serd_version: String,
+    /// Output order of the probabilities.
+    pub labels: Vec<Emotion>,
+    pub features: FeatureSet,
+    /// Window and hop in seconds; `null` window: one vector per file.
+    pub window_s: Option<f64>,
+    pub hop_s: Option<f64>,
+    /// Windows whose share of voiced frames is below this are not classified.
+    pub min_voiced: f32,
+    pub scaler: Scaler,
+    pub model: CnnConfig,
+}
+
+impl ModelInfo {
+    pub fn windowing(&self) -> Windowing {
+        match (self.window_s, self.hop_s) {
+            (Some(window), hop) => Windowing::Sliding {
+                window,
+                hop: hop.unwrap_or(window),
+            },
+            (None, _) => Windowing::Whole,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a serd model description: {source}", .path.display())]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: model format {found}, this serd reads format {FORMAT}", .path.display())]
+    Format { path: PathBuf, found: u32 },
+    #[error("{}: inconsistent model: {reason}", .path.display())]
+    Inconsistent { path: PathBuf, reason: String },
+    #[error("{}: cannot read the weights: {reason}", .path.display())]
+    Weights { path: PathBuf, reason: String },
+}
+
+/// Reading and writing model directories.
+pub struct ModelDir;
+
+impl ModelDir {
+    /// Writes `model.json` and `weights.bpk` into `dir` (created if needed).
+    pub fn save(dir: &Path, info: &ModelInfo, model: &Cnn) -> Result<(), ModelError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let json = serde_json::to_string_pretty(info).expect("model info serialises");
+        std::fs::write(dir.join(INFO), json + "\n").map_err(io(&dir.join(INFO)))?;
+        let weights = dir.join(WEIGHTS);
+        model
+            .clone()
+            .save_file(&weights)
+            .map_err(|e| ModelError::Weights {
+                path: weights.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Reads a model directory onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<(ModelInfo, Cnn), ModelError> {
+        let path = dir.join(INFO);
+        let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let info: ModelInfo = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        if info.format != FORMAT {
+            return Err(ModelError::Format {
+                path,
+                found: info.format,
+            });
+        }
+        let inconsistent = |reason: String| ModelError::Inconsistent {
+            path: path.clone(),
+            reason,
+        };
+        if info.labels != Emotion::ALL {
+            return Err(inconsistent(format!(
+                "labels {:?}, expected {:?}",
+                info.labels,
+                Emotion::ALL
+            )));
+        }
+        let n = info.features.dimension();
+        if info.scaler.dimension() != n || info.model.n_features != n {
+            return Err(inconsistent(format!(
+                "{} expects {n} features, the scaler has {} and the network {}",
+                info.features.name(),
+                info.scaler.dimension(),
+                info.model.n_features
+            )));
+        }
+        let weights = dir.join(WEIGHTS);
+        if !weights.is_file() {
+            return Err(ModelError::Io {
+                path: weights,
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
+        let model = info
+            .model
+            .init(device)
+            .try_load_file(&weights)
+            .map_err(|e| ModelError::Weights {
+                path: weights.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok((info, model))
+    }
+}
+
+/// The windows of a file that are classified: those voiced enough; when none is, the most voiced
+/// one, so every file gets a prediction.
+pub fn usable(windows: &[Window], min_voiced: f32) -> Vec<&Window> {
+    let voiced: Vec<&Window> = windows.iter().filter(|w| w.voiced >= min_voiced).collect();
+    if !voiced.is_empty() {
+        return voiced;
+    }
+    windows
+        .iter()
+        .max_by(|a, b| a.voiced.total_cmp(&b.voiced))
+        .into_iter()
+        .collect()
+}
+
+/// Mean of per-window probabilities (a file's utterance-level prediction).
+pub fn mean_probs(probs: &[[f32; Emotion::COUNT]]) -> Option<[f32; Emotion::COUNT]> {
+    if probs.is_empty() {
+        return None;
+    }
+    let mut mean = [0.0f32; Emotion::COUNT];
+    for p in probs {
+        for (m, v) in mean.iter_mut().zip(p) {
+            *m += v / probs.len() as f32;
+        }
+    }
+    Some(mean)
+}
+
+/// Index of the largest probability.
+pub fn argmax(probs: &[f32; Emotion::COUNT]) -> Emotion {
+    let i = (0..Emotion::COUNT)
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+        .unwrap_or(0);
+    Emotion::from_index(i).expect("index in range")
+}
+
+/// A model ready to classify feature windows.
+pub struct Predictor {
+    pub info: ModelInfo,
+    model: Cnn,
+    device: Device,
+}
+
+impl Predictor {
+    pub fn new(info: ModelInfo, model: Cnn, device: Device) -> Predictor {
+        Predictor {
+            info,
+            model,
+            device,
+        }
+    }
+
+    pub fn load(dir: &Path, device: Device) -> Result<Predictor, ModelError> {
+        let (info, model) = ModelDir::load(dir, &device)?;
+        Ok(Predictor {
+            info,
+            model,
+            device,
+        })
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Cnn {
+        &self.model
+    }
+
+    /// Probabilities of each window, standardised with the model's scaler.
+    pub fn classify(&self, windows: &[&Window]) -> Vec<[f32; Emotion::COUNT]> {
+        if windows.is_empty() {
+            return Vec::new();
+        }
+        let rows: Vec<Vec<f32>> = windows
+            .iter()
+            .map(|w| {
+                let mut row = w.features.clone();
+                self.info.scaler.apply(&mut row);
+                row
+            })
+            .collect();
+        let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        fit::predict(&self.model, &refs, &self.device)
+    }
+
+    /// A file's prediction: the mean probabilities of its usable windows.
+    pub fn utterance(&self, windows: &[Window]) -> Option<[f32; Emotion::COUNT]> {
+        mean_probs(&self.classify(&usable(windows, self.info.min_voiced)))
+    }
+}

@@ -1,0 +1,165 @@
+//! Training one network: Adam, sparse categorical cross-entropy (optionally class-weighted),
+//! mini-batches, early stopping on a validation split, best weights restored.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::folds::Rng;
+use crate::labels::Emotion;
+use crate::model::{Cnn, CnnConfig};
+
+/// Optimisation settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub patience: usize,
+    pub batch: usize,
+    pub learning_rate: f64,
+    /// Weight each class's loss by total / (classes × class count).
+    pub class_weights: bool,
+    pub seed: u64,
+}
+
+/// Standardised examples: `rows[i]` has label `labels[i]`.
+pub struct Examples<'a> {
+    pub rows: Vec<&'a [f32]>,
+    pub labels: Vec<Emotion>,
+}
+
+/// What happened while fitting.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FitLog {
+    /// Epochs run.
+    pub epochs: usize,
+    /// Epoch (1-based) whose weights were kept: lowest validation loss.
+    pub best_epoch: usize,
+    pub best_valid_loss: f64,
+}
+
+/// Trains a fresh network on `train`, stopping when the loss on `valid` has not improved for
+/// `patience` epochs, and returns the network of the best epoch (in inference mode, on `device`).
+pub fn fit(
+    model_config: &CnnConfig,
+    config: &FitConfig,
+    train: &Examples,
+    valid: &Examples,
+    device: &Device,
+    mut on_epoch: impl FnMut(usize, f64),
+) -> (Cnn, FitLog) {
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.seed);
+    let mut model = model_config.init(&train_device);
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let weights = config.class_weights.then(|| class_weights(&train.labels));
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_weights(weights.clone())
+        .init(&train_device);
+    let valid_loss_fn = CrossEntropyLossConfig::new()
+        .with_weights(weights)
+        .init(device);
+
+    let mut rng = Rng::new(config.seed);
+    let mut order: Vec<usize> = (0..train.rows.len()).collect();
+    let mut best = (model.valid(), f64::INFINITY, 0usize);
+    let mut epochs = 0;
+    for epoch in 1..=config.epochs {
+        epochs = epoch;
+        rng.shuffle(&mut order);
+        for batch in order.chunks(config.batch) {
+            let (x, y) = tensors(train, batch, &train_device);
+            let loss = loss_fn.forward(model.forward(x), y);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(config.learning_rate, model, grads);
+        }
+        let candidate = model.valid();
+        let valid_loss = mean_loss(
+            &candidate,
+            valid,
+            |logits, y| valid_loss_fn.forward(logits, y),
+            device,
+        );
+        on_epoch(epoch, valid_loss);
+        if valid_loss < best.1 {
+            best = (candidate, valid_loss, epoch);
+        } else if epoch - best.2 >= config.patience {
+            break;
+        }
+    }
+    let log = FitLog {
+        epochs,
+        best_epoch: best.2,
+        best_valid_loss: best.1,
+    };
+    (best.0, log)
+}
+
+/// Class probabilities of standardised rows, in batches.
+pub fn predict(model: &Cnn, rows: &[&[f32]], device: &Device) -> Vec<[f32; Emotion::COUNT]> {
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(256) {
+        let n = chunk[0].len();
+        let data: Vec<f32> = chunk.iter().flat_map(|r| r.iter().copied()).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(data, [chunk.len(), n]), device);
+        let probs = softmax(model.forward(x), 1).into_data();
+        let values: Vec<f32> = probs.try_to_vec().expect("f32 probabilities");
+        out.extend(
+            values
+                .chunks_exact(Emotion::COUNT)
+                .map(|p| <[f32; Emotion::COUNT]>::try_from(p).expect("5 classes")),
+        );
+    }
+    out
+}
+
+fn tensors(examples: &Examples, batch: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    let n = examples.rows[batch[0]].len();
+    let data: Vec<f32> = batch
+        .iter()
+        .flat_map(|&i| examples.rows[i].iter().copied())
+        .collect();
+    let labels: Vec<i64> = batch
+        .iter()
+        .map(|&i| examples.labels[i].index() as i64)
+        .collect();
+    (
+        Tensor::<2>::from_data(TensorData::new(data, [batch.len(), n]), device),
+        Tensor::<1, Int>::from_data(TensorData::new(labels, [batch.len()]), device),
+    )
+}
+
+fn mean_loss(
+    model: &Cnn,
+    examples: &Examples,
+    loss: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>,
+    device: &Device,
+) -> f64 {
+    let all: Vec<usize> = (0..examples.rows.len()).collect();
+    let (mut sum, mut n) = (0.0, 0usize);
+    for batch in all.chunks(256) {
+        let (x, y) = tensors(examples, batch, device);
+        sum += f64::from(loss(model.forward(x), y).into_scalar::<f32>()) * batch.len() as f64;
+        n += batch.len();
+    }
+    sum / n.max(1) as f64
+}
+
+/// Balanced class weights (scikit-learn's `compute_class_weight("balanced")`); 0 for absent classes.
+fn class_weights(labels: &[Emotion]) -> Vec<f32> {
+    let mut counts = [0usize; Emotion::COUNT];
+    labels.iter().for_each(|l| counts[l.index()] += 1);
+    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                labels.len() as f32 / (present as f32 * c as f32)
+            }
+        })
+        .collect()
+}
