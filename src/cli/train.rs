@@ -217,6 +217,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "accuracy": cv.accuracy,
             "uar": cv.uar,
             "folds": cv.folds,
+            "assignment": cv.assignment,
         },
         "final": final_fit,
         "timing_s": { "features": features_s, "cross_validation": cv_s, "final": final_s, "cache_hits": hits },

@@ -128,6 +128,17 @@ pub struct CvReport {
     /// Utterance-level accuracy and UAR over folds.
     pub accuracy: Option<MeanStd>,
     pub uar: Option<MeanStd>,
+    /// The test fold of every file, for reproducing the protocol elsewhere.
+    pub assignment: Vec<Assigned>,
+}
+
+/// A file's place in the cross-validation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Assigned {
+    pub path: PathBuf,
+    pub label: Emotion,
+    pub speaker: String,
+    pub fold: usize,
 }
 
 /// K-fold cross-validation. `on_progress(fold, epoch, valid_loss)` follows the training.
@@ -195,12 +206,23 @@ pub fn cross_validate(
             .collect::<Vec<_>>(),
     );
     let uar = MeanStd::of(&reports.iter().filter_map(|r| r.uar).collect::<Vec<_>>());
+    let assignment = files
+        .iter()
+        .zip(fold_of)
+        .map(|(f, fold)| Assigned {
+            path: f.path.clone(),
+            label: f.label,
+            speaker: f.speaker.clone(),
+            fold,
+        })
+        .collect();
     Ok(CvReport {
         folds: reports,
         utterance,
         window,
         accuracy,
         uar,
+        assignment,
     })
 }
 
@@ -290,7 +312,7 @@ pub fn train_one(
         &train_ex,
         &valid_ex,
         device,
-        |e, l| on_epoch(e, l),
+        on_epoch,
     );
     let info = model_info(options, scaler);
     Ok((Predictor::new(info, model, device.clone()), log))

@@ -6,3 +6,4 @@ mod common;
 mod cli;
 mod decode;
 mod parity;
+mod train;

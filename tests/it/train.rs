@@ -1,0 +1,264 @@
+//! `serd train`, `eval` and `predict` end to end on a small synthetic corpus: five "emotions" that
+//! differ in pitch, contour and level, spoken by four "speakers" whose voices differ in pitch, as
+//! a CSV manifest. A working pipeline separates them; a broken one (labels shuffled, scaler
+//! or folds wrong) does not.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::common::{serd, text, Wav};
+
+/// (base F0 Hz, F0 glide over the file as a factor, amplitude, vibrato depth).
+fn voice(emotion: &str) -> (f64, f64, f64, f64) {
+    match emotion {
+        "anger" => (240.0, 1.0, 0.6, 0.0),
+        "surprise" => (200.0, 2.0, 0.4, 0.0),
+        "happiness" => (300.0, 1.0, 0.35, 0.08),
+        "sadness" => (110.0, 0.9, 0.08, 0.0),
+        _ => (160.0, 1.0, 0.2, 0.0),
+    }
+}
+
+fn utterance(emotion: &str, speaker: usize, take: usize) -> Vec<f64> {
+    let (f0, glide, amp, vibrato) = voice(emotion);
+    let f0 = f0 * (1.0 + 0.04 * speaker as f64) * (1.0 + 0.01 * take as f64);
+    let rate = 16_000.0;
+    let n = (1.2 * rate) as usize;
+    let mut phase = 0.0f64;
+    let mut noise = 0x2545_F491_4F6C_DD1Du64 ^ (speaker * 97 + take) as u64;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / n as f64;
+            let f = f0
+                * (1.0 + (glide - 1.0) * t)
+                * (1.0 + vibrato * (2.0 * std::f64::consts::PI * 5.0 * t * 1.2).sin());
+            phase += 2.0 * std::f64::consts::PI * f / rate;
+            noise ^= noise << 13;
+            noise ^= noise >> 7;
+            noise ^= noise << 17;
+            let n = (noise as f64 / u64::MAX as f64 - 0.5) * 0.01;
+            amp * (0.6 * phase.sin() + 0.3 * (2.0 * phase).sin() + 0.1 * (3.0 * phase).sin()) + n
+        })
+        .collect()
+}
+
+/// Writes the corpus and its manifest; returns the manifest's path.
+fn corpus(dir: &Path) -> std::path::PathBuf {
+    let mut manifest = String::from("path,label,speaker\n");
+    for speaker in 0..4 {
+        for emotion in ["anger", "surprise", "happiness", "sadness", "neutral"] {
+            for take in 0..3 {
+                let name = format!("s{speaker}_{emotion}_{take}.wav");
+                std::fs::write(
+                    dir.join(&name),
+                    Wav::pcm16(16_000, 1).encode(&utterance(emotion, speaker, take)),
+                )
+                .unwrap();
+                writeln!(manifest, "{name},{emotion},s{speaker}").unwrap();
+            }
+        }
+    }
+    // A label outside the five classes is counted and left out; a broken file is skipped.
+    std::fs::write(
+        dir.join("fear.wav"),
+        Wav::pcm16(16_000, 1).encode(&utterance("neutral", 0, 9)),
+    )
+    .unwrap();
+    manifest.push_str("fear.wav,fear,s0\n");
+    std::fs::write(dir.join("broken.wav"), b"RIFF....WAVEfmt nonsense").unwrap();
+    manifest.push_str("broken.wav,anger,s1\n");
+    let path = dir.join("corpus.csv");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+#[test]
+fn train_eval_predict_on_a_separable_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let model = dir.path().join("model");
+    let cache = dir.path().join("cache");
+    let (m, c, o) = (
+        manifest.to_str().unwrap(),
+        cache.to_str().unwrap(),
+        model.to_str().unwrap(),
+    );
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train", "--data", m, "--out", o, "--cache", c, "--folds", "2", "--epochs", "60",
+            "--layout", "channels",
+        ];
+        args.extend_from_slice(extra);
+        serd(&args)
+    };
+    let out = train(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["n"], 60,
+        "60 usable files: the fear file is left out, the broken one skipped"
+    );
+    assert!(
+        report["uar"].as_f64().unwrap() > 0.8,
+        "separable classes, speaker-independent: {report}"
+    );
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0]["path"].as_str().unwrap().ends_with("broken.wav"));
+    for file in [
+        "model.json",
+        "weights.bpk",
+        "metrics.json",
+        "confusion.png",
+        "MODEL_CARD.md",
+    ] {
+        assert!(model.join(file).is_file(), "{file} written");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(metrics["data"]["left_out"]["fear"], 1);
+    // Speaker-grouped folds: every speaker's files are in one fold.
+    let mut fold_of = std::collections::BTreeMap::new();
+    for a in metrics["cv"]["assignment"].as_array().unwrap() {
+        let prev = fold_of.insert(
+            a["speaker"].as_str().unwrap().to_string(),
+            a["fold"].as_u64().unwrap(),
+        );
+        assert!(
+            prev.is_none_or(|p| p == a["fold"].as_u64().unwrap()),
+            "a speaker in two folds"
+        );
+    }
+    assert_eq!(metrics["timing_s"]["cache_hits"], 0);
+
+    // Same seed, cached features: the same figures, all from the cache.
+    let again = train(&[]);
+    assert_eq!(again.stdout, out.stdout, "reproducible on the CPU backend");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(metrics["timing_s"]["cache_hits"], 60, "every usable file");
+
+    // eval: the final model on the same data (seen in training, so near-perfect).
+    let out = serd(&["eval", "--model", o, "--data", m, "--cache", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(eval["n"], 60);
+    assert!(eval["uar"].as_f64().unwrap() > 0.9, "{eval}");
+    assert_eq!(eval["confusion"]["labels"][0], "anger");
+
+    // predict: one JSON object per file, in order; a bad file is one line and status 1.
+    let sad = dir.path().join("s3_sadness_1.wav");
+    let angry = dir.path().join("s2_anger_0.wav");
+    let out = serd(&[
+        "predict",
+        "--model",
+        o,
+        sad.to_str().unwrap(),
+        angry.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["label"], "sadness");
+    assert_eq!(lines[1]["label"], "anger");
+    let probs = lines[0]["probs"].as_object().unwrap();
+    assert_eq!(
+        probs.keys().collect::<Vec<_>>(),
+        ["anger", "surprise", "happiness", "sadness", "neutral"]
+    );
+    assert!((probs.values().map(|p| p.as_f64().unwrap()).sum::<f64>() - 1.0).abs() < 1e-4);
+    assert_eq!(lines[0]["confidence"], probs["sadness"]);
+    let out = serd(&[
+        "predict",
+        "--model",
+        o,
+        dir.path().join("broken.wav").to_str().unwrap(),
+        sad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    assert_eq!(
+        text(&out.stderr)
+            .lines()
+            .filter(|l| l.contains("broken.wav"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn bad_training_requests_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let o = out_dir.to_str().unwrap();
+    let one_line = |args: &[&str], needle: &str| {
+        let out = serd(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.lines().any(|l| l.contains(needle)),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    // A manifest without a label column.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "path,speaker\na.wav,s1\n").unwrap();
+    one_line(
+        &["train", "--data", bad.to_str().unwrap(), "--out", o],
+        "label",
+    );
+    // A missing source.
+    one_line(
+        &["train", "--data", "/nonexistent/corpus", "--out", o],
+        "/nonexistent/corpus",
+    );
+    // One speaker with speaker-grouped folds; fewer files than folds.
+    let wav = Wav::pcm16(16_000, 1).encode(&utterance("anger", 0, 0));
+    let mut manifest = String::from("path,label,speaker\n");
+    for i in 0..6 {
+        std::fs::write(dir.path().join(format!("f{i}.wav")), &wav).unwrap();
+        writeln!(manifest, "f{i}.wav,anger,only").unwrap();
+    }
+    let single = dir.path().join("single.csv");
+    std::fs::write(&single, manifest).unwrap();
+    let cache = dir.path().join("cache");
+    let (s, c) = (single.to_str().unwrap(), cache.to_str().unwrap());
+    one_line(
+        &["train", "--data", s, "--out", o, "--cache", c],
+        "--grouping none",
+    );
+    one_line(
+        &[
+            "train",
+            "--data",
+            s,
+            "--out",
+            o,
+            "--cache",
+            c,
+            "--grouping",
+            "none",
+            "--folds",
+            "10",
+        ],
+        "needs at least 10 files",
+    );
+    // A model directory that is not one.
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("model.json"), "{not json").unwrap();
+    one_line(
+        &[
+            "predict",
+            "--model",
+            o,
+            dir.path().join("f0.wav").to_str().unwrap(),
+        ],
+        "model.json",
+    );
+}
