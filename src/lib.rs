@@ -1,7 +1,8 @@
 //! serd: speech emotion recognition from openSMILE functionals.
 //!
-//! Layering (imports point down only): the `serd` binary → [`extract`] → [`features`] →
-//! [`audio`], [`opensmile`].
+//! Layering (imports point down only): the `serd` binary → [`train`] → [`predict`] → [`model`],
+//! [`scaler`]; [`train`] → [`cache`] → [`extract`] → [`features`] → [`audio`], [`opensmile`];
+//! [`corpus`], [`folds`], [`metrics`] → [`labels`].
 #![deny(unsafe_code)]
 
 pub mod audio;

@@ -33,7 +33,7 @@ pub enum Layout {
 pub struct CnnConfig {
     /// Length of the feature vector (88 for eGeMAPS, 6373 for ComParE).
     pub n_features: usize,
-    #[config(default = "Layout::Sequence")]
+    #[config(default = "Layout::Channels")]
     pub layout: Layout,
     /// Filters of each convolution.
     #[config(default = 128)]

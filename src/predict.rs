@@ -1,8 +1,8 @@
 //! A trained model directory and inference with it.
 //!
 //! `model.json` holds everything inference needs (format version, label order, feature set,
-//! window/hop, voicing threshold, scaler, network config); `weights.bpk` the network's weights
-//! (burnpack). Training writes it ([`ModelDir::save`]); `eval`, `predict` and `listen` read it.
+//! window/hop, voicing threshold, scaler, network config, ensemble size); `weights-N.bpk` the
+//! weights (burnpack) of each network of the ensemble, whose probabilities are averaged. Training writes it ([`ModelDir::save`]); `eval`, `predict` and `listen` read it.
 //! [`Predictor`] is the single place where windows become probabilities, so training's
 //! cross-validation, `predict` and the daemon classify identically.
 
@@ -21,7 +21,9 @@ use crate::train::fit;
 /// Version of the model directory layout this serd reads and writes.
 pub const FORMAT: u32 = 1;
 const INFO: &str = "model.json";
-const WEIGHTS: &str = "weights.bpk";
+fn weights_file(member: usize) -> String {
+    format!("weights-{member}.bpk")
+}
 
 /// Contents of `model.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,6 +41,8 @@ pub struct ModelInfo {
     pub min_voiced: f32,
     pub scaler: Scaler,
     pub model: CnnConfig,
+    /// Networks in the ensemble (same config, different seeds).
+    pub members: usize,
 }
 
 impl ModelInfo {
@@ -77,8 +81,8 @@ pub enum ModelError {
 pub struct ModelDir;
 
 impl ModelDir {
-    /// Writes `model.json` and `weights.bpk` into `dir` (created if needed).
-    pub fn save(dir: &Path, info: &ModelInfo, model: &Cnn) -> Result<(), ModelError> {
+    /// Writes `model.json` and the weights of each network into `dir` (created if needed).
+    pub fn save(dir: &Path, info: &ModelInfo, models: &[Cnn]) -> Result<(), ModelError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ModelError::Io { path, source }
@@ -86,18 +90,21 @@ impl ModelDir {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let json = serde_json::to_string_pretty(info).expect("model info serialises");
         std::fs::write(dir.join(INFO), json + "\n").map_err(io(&dir.join(INFO)))?;
-        let weights = dir.join(WEIGHTS);
-        model
-            .clone()
-            .save_file(&weights)
-            .map_err(|e| ModelError::Weights {
-                path: weights.clone(),
-                reason: e.to_string(),
-            })
+        for (member, model) in models.iter().enumerate() {
+            let weights = dir.join(weights_file(member));
+            model
+                .clone()
+                .save_file(&weights)
+                .map_err(|e| ModelError::Weights {
+                    path: weights.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
     }
 
     /// Reads a model directory onto `device`.
-    pub fn load(dir: &Path, device: &Device) -> Result<(ModelInfo, Cnn), ModelError> {
+    pub fn load(dir: &Path, device: &Device) -> Result<(ModelInfo, Vec<Cnn>), ModelError> {
         let path = dir.join(INFO);
         let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
             path: path.clone(),
@@ -133,22 +140,28 @@ impl ModelDir {
                 info.model.n_features
             )));
         }
-        let weights = dir.join(WEIGHTS);
-        if !weights.is_file() {
-            return Err(ModelError::Io {
-                path: weights,
-                source: std::io::ErrorKind::NotFound.into(),
-            });
+        if info.members == 0 {
+            return Err(inconsistent("an ensemble of 0 networks".into()));
         }
-        let model = info
-            .model
-            .init(device)
-            .try_load_file(&weights)
-            .map_err(|e| ModelError::Weights {
-                path: weights.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok((info, model))
+        let models = (0..info.members)
+            .map(|member| {
+                let weights = dir.join(weights_file(member));
+                if !weights.is_file() {
+                    return Err(ModelError::Io {
+                        path: weights,
+                        source: std::io::ErrorKind::NotFound.into(),
+                    });
+                }
+                info.model
+                    .init(device)
+                    .try_load_file(&weights)
+                    .map_err(|e| ModelError::Weights {
+                        path: weights.clone(),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((info, models))
     }
 }
 
@@ -191,31 +204,31 @@ pub fn argmax(probs: &[f32; Emotion::COUNT]) -> Emotion {
 /// A model ready to classify feature windows.
 pub struct Predictor {
     pub info: ModelInfo,
-    model: Cnn,
+    models: Vec<Cnn>,
     device: Device,
 }
 
 impl Predictor {
-    pub fn new(info: ModelInfo, model: Cnn, device: Device) -> Predictor {
+    pub fn new(info: ModelInfo, models: Vec<Cnn>, device: Device) -> Predictor {
         Predictor {
             info,
-            model,
+            models,
             device,
         }
     }
 
     pub fn load(dir: &Path, device: Device) -> Result<Predictor, ModelError> {
-        let (info, model) = ModelDir::load(dir, &device)?;
+        let (info, models) = ModelDir::load(dir, &device)?;
         Ok(Predictor {
             info,
-            model,
+            models,
             device,
         })
     }
 
-    /// The network.
-    pub fn model(&self) -> &Cnn {
-        &self.model
+    /// The networks of the ensemble.
+    pub fn models(&self) -> &[Cnn] {
+        &self.models
     }
 
     /// Probabilities of each window, standardised with the model's scaler.
@@ -232,7 +245,18 @@ impl Predictor {
             })
             .collect();
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-        fit::predict(&self.model, &refs, &self.device)
+        // The ensemble's probability is the mean of its members'.
+        let members: Vec<_> = self
+            .models
+            .iter()
+            .map(|m| fit::predict(m, &refs, &self.device))
+            .collect();
+        (0..refs.len())
+            .map(|i| {
+                let per_member: Vec<[f32; Emotion::COUNT]> = members.iter().map(|p| p[i]).collect();
+                mean_probs(&per_member).expect("at least one member")
+            })
+            .collect()
     }
 
     /// A file's prediction: the mean probabilities of its usable windows.

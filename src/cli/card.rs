@@ -37,8 +37,20 @@ pub fn model_card(m: &Value) -> String {
             src["speakers"]
         );
     }
-    s += &format!("\nFiles per class: {}. ", m["data"]["counts"]);
-    s += "Labels outside the five classes were left out.\n\n";
+    s += &format!(
+        "\nFiles per class in the sources: {}. ",
+        m["data"]["counts"]
+    );
+    s += "Labels outside the five classes were left out";
+    let skipped = utt["skipped"].as_array().map_or(0, Vec::len);
+    if skipped > 0 {
+        s += &format!(
+            "; {skipped} files could not be used (shorter than one window, or unreadable: listed in \
+             `metrics.json`), so the figures below cover {} files",
+            utt["n"]
+        );
+    }
+    s += ".\n\n";
     s += "**Licences.** The model is derived from the corpora above and inherits their terms: \
           RAVDESS is CC BY-NC-SA 4.0, EmoDB is free for research use only, and other corpora have \
           their own (mostly non-commercial) terms. The features come from openSMILE, under \
@@ -83,6 +95,7 @@ pub fn model_card(m: &Value) -> String {
         .collect();
     s += &recalls.join(", ");
     s += ". The confusion matrix is in `confusion.png`; every figure in `metrics.json`.\n\n";
+    s += &format!("Made with: `{}`\n\n", m["command"].as_str().unwrap_or("?"));
     s += "## Limits\n\nActed speech from a few corpora, mostly English and German, adult speakers, \
           studio conditions: expect lower figures on spontaneous speech, other languages, noise and \
           far-field microphones.\n";

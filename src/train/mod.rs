@@ -52,6 +52,8 @@ pub struct Options {
     pub grouping: Grouping,
     pub model: CnnConfig,
     pub fit: FitConfig,
+    /// Networks trained per model, with seeds seed, seed + 1, ...; their probabilities averaged.
+    pub members: usize,
 }
 
 /// Extracts (or reads from the cache) the features of every item, in parallel. Files that fail
@@ -81,7 +83,7 @@ pub fn features(
                 }
                 Ok(_) => Err(Skipped {
                     path: item.path.clone(),
-                    error: "shorter than one window".into(),
+                    error: SHORT.into(),
                 }),
                 Err(e) => Err(Skipped {
                     path: item.path.clone(),
@@ -92,17 +94,29 @@ pub fn features(
         .collect();
     progress.finish_and_clear();
     let (mut ok, mut skipped) = (Vec::new(), Vec::new());
+    let mut short = 0;
     for r in results {
         match r {
             Ok(l) => ok.push(l),
             Err(s) => {
-                log::warn!("{}: {} (skipped)", s.path.display(), s.error);
+                // Short files are expected with long windows: one summary line, details at -v.
+                if s.error == SHORT {
+                    short += 1;
+                    log::info!("{}: {} (skipped)", s.path.display(), s.error);
+                } else {
+                    log::warn!("{}: {} (skipped)", s.path.display(), s.error);
+                }
                 skipped.push(s);
             }
         }
     }
+    if short > 0 {
+        log::warn!("{short} files are shorter than one window and were left out (-v lists them)");
+    }
     (ok, skipped, hits.into_inner())
 }
+
+const SHORT: &str = "shorter than one window";
 
 /// Metrics of one fold.
 #[derive(Clone, Debug, Serialize)]
@@ -114,7 +128,8 @@ pub struct FoldReport {
     pub uar: Option<f64>,
     pub window_accuracy: Option<f64>,
     pub window_uar: Option<f64>,
-    pub fit: FitLog,
+    /// One log per network of the ensemble.
+    pub fit: Vec<FitLog>,
 }
 
 /// Cross-validation results.
@@ -246,7 +261,7 @@ pub fn train_one(
     options: &Options,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64),
-) -> Result<(Predictor, FitLog), folds::FoldError> {
+) -> Result<(Predictor, Vec<FitLog>), folds::FoldError> {
     let labels: Vec<Emotion> = files.iter().map(|f| f.label).collect();
     let speakers: Vec<&str> = files.iter().map(|f| f.speaker.as_str()).collect();
     let groups = match options.grouping {
@@ -306,16 +321,24 @@ pub fn train_one(
         rows: valid_rows.iter().map(Vec::as_slice).collect(),
         labels: valid_labels,
     };
-    let (model, log) = fit::fit(
-        &options.model,
-        &options.fit,
-        &train_ex,
-        &valid_ex,
-        device,
-        on_epoch,
-    );
+    let (models, logs): (Vec<_>, Vec<_>) = (0..options.members.max(1))
+        .map(|member| {
+            let config = FitConfig {
+                seed: options.fit.seed.wrapping_add(1_000 * member as u64),
+                ..options.fit.clone()
+            };
+            fit::fit(
+                &options.model,
+                &config,
+                &train_ex,
+                &valid_ex,
+                device,
+                &mut *on_epoch,
+            )
+        })
+        .unzip();
     let info = model_info(options, scaler);
-    Ok((Predictor::new(info, model, device.clone()), log))
+    Ok((Predictor::new(info, models, device.clone()), logs))
 }
 
 impl Options {
@@ -341,6 +364,7 @@ pub fn model_info(options: &Options, scaler: Scaler) -> ModelInfo {
         min_voiced: options.min_voiced,
         scaler,
         model: options.model.clone(),
+        members: options.members.max(1),
     }
 }
 

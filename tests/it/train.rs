@@ -86,7 +86,6 @@ fn train_eval_predict_on_a_separable_corpus() {
     let train = |extra: &[&str]| {
         let mut args = vec![
             "train", "--data", m, "--out", o, "--cache", c, "--folds", "2", "--epochs", "60",
-            "--layout", "channels",
         ];
         args.extend_from_slice(extra);
         serd(&args)
@@ -107,7 +106,7 @@ fn train_eval_predict_on_a_separable_corpus() {
     assert!(skipped[0]["path"].as_str().unwrap().ends_with("broken.wav"));
     for file in [
         "model.json",
-        "weights.bpk",
+        "weights-0.bpk",
         "metrics.json",
         "confusion.png",
         "MODEL_CARD.md",
