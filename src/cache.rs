@@ -27,19 +27,9 @@ impl Cache {
         Cache { dir: dir.into() }
     }
 
-    /// `$SERD_CACHE_DIR/features`, else `$XDG_CACHE_HOME/serd/features`, else
-    /// `~/.cache/serd/features`.
+    /// `features` in serd's cache folder ([`crate::dirs::cache_root`]).
     pub fn default_dir() -> PathBuf {
-        let env_dir = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        env_dir("SERD_CACHE_DIR")
-            .or_else(|| env_dir("XDG_CACHE_HOME").map(|d| d.join("serd")))
-            .or_else(|| env_dir("HOME").map(|d| d.join(".cache").join("serd")))
-            .unwrap_or_else(|| std::env::temp_dir().join("serd"))
-            .join("features")
+        crate::dirs::cache_root().join("features")
     }
 
     /// The windows of `path`, from the cache when present, else extracted and stored. The

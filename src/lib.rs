@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod cache;
 pub mod corpus;
+pub mod dirs;
 pub mod extract;
 pub mod features;
 pub mod folds;

@@ -7,7 +7,7 @@ use clap::Args;
 
 use serd::cache::Cache;
 use serd::corpus;
-use serd::metrics::{Confusion, Report, Skipped};
+use serd::metrics::{Confusion, Report};
 use serd::predict::{argmax, Predictor};
 use serd::train;
 
@@ -46,17 +46,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             confusion.add(file.label, argmax(&probs));
         }
     }
-    let skipped = dataset
-        .problems()
-        .map(|p| Skipped {
-            path: p.path.display().to_string(),
-            error: p.error.clone(),
-        })
-        .chain(skipped.into_iter().map(|s| Skipped {
-            path: s.path.display().to_string(),
-            error: s.error,
-        }))
-        .collect();
+    let skipped = train::skipped_report(&dataset, &skipped);
     let report = Report {
         skipped,
         ..Report::new(confusion)

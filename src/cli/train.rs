@@ -13,7 +13,7 @@ use serd::cache::Cache;
 use serd::corpus;
 use serd::features::FeatureSet;
 use serd::folds::Grouping;
-use serd::metrics::{write_confusion_png, Report, Skipped};
+use serd::metrics::{write_confusion_png, Report};
 use serd::model::{CnnConfig, Layout};
 use serd::predict::ModelDir;
 use serd::train::fit::FitConfig;
@@ -161,17 +161,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         eprintln!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds);
     }
 
-    let skipped_json: Vec<Skipped> = dataset
-        .problems()
-        .map(|p| Skipped {
-            path: p.path.display().to_string(),
-            error: p.error.clone(),
-        })
-        .chain(skipped.iter().map(|s| Skipped {
-            path: s.path.display().to_string(),
-            error: s.error.clone(),
-        }))
-        .collect();
+    let skipped_json = train::skipped_report(&dataset, &skipped);
     let report = Report {
         skipped: skipped_json,
         ..Report::new(cv.utterance)

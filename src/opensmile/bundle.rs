@@ -34,21 +34,9 @@ impl Files {
     }
 }
 
-fn cache_root() -> PathBuf {
-    let env_dir = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    env_dir("SERD_CACHE_DIR")
-        .or_else(|| env_dir("XDG_CACHE_HOME").map(|d| d.join("serd")))
-        .or_else(|| env_dir("HOME").map(|d| d.join(".cache").join("serd")))
-        .unwrap_or_else(|| std::env::temp_dir().join("serd"))
-}
-
 /// Unpacks the bundle if it is not there yet, and says where it is.
 pub fn unpack() -> Result<Files, Error> {
-    let dir = cache_root().join(format!("opensmile-{BUNDLE_ID}"));
+    let dir = crate::dirs::cache_root().join(format!("opensmile-{BUNDLE_ID}"));
     if !dir.join(".complete").is_file() {
         write_bundle(&dir).map_err(|source| Error::Unpack {
             path: dir.clone(),

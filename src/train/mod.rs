@@ -118,6 +118,23 @@ pub fn features(
 
 const SHORT: &str = "shorter than one window";
 
+/// The files a run could not use, for reports: the data sources' problems, then the files whose
+/// features failed.
+pub fn skipped_report(
+    dataset: &crate::corpus::Dataset,
+    skipped: &[Skipped],
+) -> Vec<crate::metrics::Skipped> {
+    let entry = |path: &std::path::Path, error: &str| crate::metrics::Skipped {
+        path: path.display().to_string(),
+        error: error.to_string(),
+    };
+    dataset
+        .problems()
+        .map(|p| entry(&p.path, &p.error))
+        .chain(skipped.iter().map(|s| entry(&s.path, &s.error)))
+        .collect()
+}
+
 /// Metrics of one fold.
 #[derive(Clone, Debug, Serialize)]
 pub struct FoldReport {
@@ -256,8 +273,8 @@ fn select<'a, T>(
 
 /// Trains one network on `files`: a speaker-held-out validation split for early stopping, the
 /// scaler fitted on the rest, which is what the network trains on.
-pub fn train_one(
-    files: &[&Labelled],
+pub fn train_one<'a>(
+    files: &[&'a Labelled],
     options: &Options,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64),
@@ -285,22 +302,18 @@ pub fn train_one(
     let train = select(files.iter().copied(), &split, |p| p != 0);
     let valid = select(files.iter().copied(), &split, |p| p == 0);
 
-    let train_windows: Vec<(&Window, Emotion)> = train
-        .iter()
-        .flat_map(|f| {
-            usable(&f.windows, options.min_voiced)
-                .into_iter()
-                .map(move |w| (w, f.label))
-        })
-        .collect();
-    let valid_windows: Vec<(&Window, Emotion)> = valid
-        .iter()
-        .flat_map(|f| {
-            usable(&f.windows, options.min_voiced)
-                .into_iter()
-                .map(move |w| (w, f.label))
-        })
-        .collect();
+    let labelled_windows = |files: &[&'a Labelled]| -> Vec<(&'a Window, Emotion)> {
+        files
+            .iter()
+            .flat_map(|f| {
+                usable(&f.windows, options.min_voiced)
+                    .into_iter()
+                    .map(move |w| (w, f.label))
+            })
+            .collect()
+    };
+    let train_windows = labelled_windows(&train);
+    let valid_windows = labelled_windows(&valid);
     let scaler = Scaler::fit(train_windows.iter().map(|(w, _)| w.features.as_slice()));
     let scale = |set: &[(&Window, Emotion)]| -> (Vec<Vec<f32>>, Vec<Emotion>) {
         set.iter()
