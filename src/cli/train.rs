@@ -25,7 +25,7 @@ use super::{windowing, WindowArg};
 ///
 /// Data sources are corpus folders recognised by their layout and file names (RAVDESS, TESS,
 /// EmoDB, CREMA-D, ShEMO, ESD, SAVEE) or CSV manifests with a `path,label[,speaker]` header.
-/// Features come from the same extraction path as `serd listen`, cached between runs.
+/// Features come from the same extraction path as `serd extract`, cached between runs.
 ///
 /// Protocol: K-fold cross-validation stratified by class and grouped by speaker; in each fold the
 /// scaler is fitted on the training part and early stopping watches a validation split carved by
