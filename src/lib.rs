@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod audio;
+pub mod backend;
 pub mod cache;
 pub mod corpus;
 pub mod dirs;

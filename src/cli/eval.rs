@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::Device;
 use clap::Args;
+
+use serd::backend::{self, Backend};
 
 use serd::cache::Cache;
 use serd::corpus;
@@ -18,6 +19,9 @@ use serd::train;
 /// sources are given as for `serd train`.
 #[derive(Args)]
 pub struct EvalArgs {
+    /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
     /// Model directory (default: the bundled models/default).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
@@ -31,7 +35,7 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let dir = args.model.unwrap_or_else(super::default_model);
-    let predictor = Predictor::load(&dir, Device::flex())?;
+    let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let dataset = corpus::load_all(&args.data)?;
     let cache = Cache::new(args.cache.unwrap_or_else(Cache::default_dir));
     let (files, skipped, _) = train::features(

@@ -4,9 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::tensor::Device;
 use clap::Args;
+
 use rayon::prelude::*;
+use serd::backend::{self, Backend};
 use serde_json::json;
 
 use serd::extract::extract_file;
@@ -21,6 +22,9 @@ use serd::predict::{argmax, Predictor};
 /// the exit status is then 1.
 #[derive(Args)]
 pub struct PredictArgs {
+    /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
     /// Model directory (default: the bundled models/default).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
@@ -31,7 +35,7 @@ pub struct PredictArgs {
 
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let dir = args.model.unwrap_or_else(super::default_model);
-    let predictor = Predictor::load(&dir, Device::flex())?;
+    let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let windowing = predictor.info.windowing();
     let windows: Vec<_> = args
         .files

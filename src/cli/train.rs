@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use clap::Args;
 use serde_json::json;
 
+use serd::backend::{self, Backend};
 use serd::cache::Cache;
 use serd::corpus;
 use serd::features::FeatureSet;
@@ -83,6 +84,10 @@ pub struct TrainArgs {
     /// Networks per model (different seeds), probabilities averaged.
     #[arg(long, default_value_t = 1)]
     ensemble: usize,
+    /// Where the network trains: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
+    /// Runs are reproducible on the CPU backend.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
     /// Only cross-validate: write metrics, no final model.
     #[arg(long)]
     no_final: bool,
@@ -149,7 +154,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         },
         members: args.ensemble,
     };
-    let device = Device::flex();
+    let selected = backend::select(args.backend)?;
+    log::info!("training on {}", selected.name);
+    let device = selected.device;
     let started = Instant::now();
     let cv = cross_validate(&files, &options, &device)?;
     let cv_s = started.elapsed().as_secs_f64();
@@ -197,7 +204,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "min_voiced": args.min_voiced,
             "model": options.model,
             "fit": options.fit,
-            "backend": "cpu",
+            "backend": selected.name,
         },
         "data": {
             "sources": dataset.sources,

@@ -85,7 +85,19 @@ fn train_eval_predict_on_a_separable_corpus() {
     );
     let train = |extra: &[&str]| {
         let mut args = vec![
-            "train", "--data", m, "--out", o, "--cache", c, "--folds", "2", "--epochs", "60",
+            "train",
+            "--data",
+            m,
+            "--out",
+            o,
+            "--cache",
+            c,
+            "--folds",
+            "2",
+            "--epochs",
+            "60",
+            "--backend",
+            "cpu",
         ];
         args.extend_from_slice(extra);
         serd(&args)
@@ -140,7 +152,17 @@ fn train_eval_predict_on_a_separable_corpus() {
     assert_eq!(metrics["timing_s"]["cache_hits"], 60, "every usable file");
 
     // eval: the final model on the same data (seen in training, so near-perfect).
-    let out = serd(&["eval", "--model", o, "--data", m, "--cache", c]);
+    let out = serd(&[
+        "eval",
+        "--backend",
+        "cpu",
+        "--model",
+        o,
+        "--data",
+        m,
+        "--cache",
+        c,
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(eval["n"], 60);
@@ -152,6 +174,8 @@ fn train_eval_predict_on_a_separable_corpus() {
     let angry = dir.path().join("s2_anger_0.wav");
     let out = serd(&[
         "predict",
+        "--backend",
+        "cpu",
         "--model",
         o,
         sad.to_str().unwrap(),
@@ -174,6 +198,8 @@ fn train_eval_predict_on_a_separable_corpus() {
     assert_eq!(lines[0]["confidence"], probs["sadness"]);
     let out = serd(&[
         "predict",
+        "--backend",
+        "cpu",
         "--model",
         o,
         dir.path().join("broken.wav").to_str().unwrap(),
@@ -188,6 +214,71 @@ fn train_eval_predict_on_a_separable_corpus() {
             .count(),
         1
     );
+}
+
+/// The wgpu backend (a GPU, or Mesa's lavapipe on CPU-only machines: CI installs it) gives the
+/// CPU backend's probabilities within 1e-4. Without any wgpu adapter this says so and checks that
+/// `--backend wgpu` fails with one clear line instead.
+#[test]
+fn wgpu_and_cpu_backends_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let model = dir.path().join("model");
+    let o = model.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let out = serd(&[
+        "train",
+        "--data",
+        manifest.to_str().unwrap(),
+        "--out",
+        o,
+        "--folds",
+        "2",
+        "--epochs",
+        "5",
+        "--backend",
+        "cpu",
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let files: Vec<String> = ["s0_anger_0.wav", "s1_sadness_2.wav", "s3_surprise_1.wav"]
+        .iter()
+        .map(|f| dir.path().join(f).display().to_string())
+        .collect();
+    let predict = |backend: &str| {
+        let mut args = vec!["predict", "--backend", backend, "--model", o];
+        args.extend(files.iter().map(String::as_str));
+        serd(&args)
+    };
+    let gpu = predict("wgpu");
+    if !gpu.status.success() {
+        let stderr = text(&gpu.stderr);
+        assert!(stderr.contains("no wgpu adapter"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        eprintln!(
+            "no wgpu adapter on this machine: compared nothing ({})",
+            stderr.trim()
+        );
+        return;
+    }
+    let cpu = predict("cpu");
+    assert!(cpu.status.success(), "{}", text(&cpu.stderr));
+    let parse = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        text(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (gpu, cpu) = (parse(&gpu), parse(&cpu));
+    assert_eq!(gpu.len(), 3);
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert_eq!(g["label"], c["label"]);
+        for (name, p) in c["probs"].as_object().unwrap() {
+            let diff = (p.as_f64().unwrap() - g["probs"][name].as_f64().unwrap()).abs();
+            assert!(diff < 1e-4, "{}: {name} differs by {diff}", c["file"]);
+        }
+    }
 }
 
 #[test]
