@@ -69,6 +69,13 @@ struct ExtractArgs {
 }
 
 fn main() -> ExitCode {
+    // A bug, ours or a library's, is reported in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "serd: error: internal error (please report it): {}",
+            info.to_string().replace('\n', " ")
+        );
+    }));
     let cli = Cli::parse();
     serd::logging::init(cli.verbose, cli.quiet);
     match run(cli) {

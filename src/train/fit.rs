@@ -147,7 +147,8 @@ fn mean_loss(
     sum / n.max(1) as f64
 }
 
-/// Balanced class weights (scikit-learn's `compute_class_weight("balanced")`); 0 for absent classes.
+/// Balanced class weights (scikit-learn's `compute_class_weight("balanced")`). A class absent from
+/// the training data has no samples to weigh; it gets 1, since burn requires positive weights.
 fn class_weights(labels: &[Emotion]) -> Vec<f32> {
     let mut counts = [0usize; Emotion::COUNT];
     labels.iter().for_each(|l| counts[l.index()] += 1);
@@ -156,10 +157,28 @@ fn class_weights(labels: &[Emotion]) -> Vec<f32> {
         .iter()
         .map(|&c| {
             if c == 0 {
-                0.0
+                1.0
             } else {
                 labels.len() as f32 / (present as f32 * c as f32)
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_weights_are_balanced_and_positive() {
+        use Emotion::*;
+        // 3 anger, 1 sadness, no other class: weights 4 / (2 x 3) and 4 / (2 x 1).
+        let w = class_weights(&[Anger, Anger, Anger, Sadness]);
+        assert!((w[Anger.index()] - 2.0 / 3.0).abs() < 1e-6);
+        assert!((w[Sadness.index()] - 2.0).abs() < 1e-6);
+        assert!(
+            w.iter().all(|&x| x > 0.0),
+            "burn rejects non-positive weights: {w:?}"
+        );
+    }
 }
