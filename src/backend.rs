@@ -73,8 +73,8 @@ fn wgpu() -> Result<Selected, NoAdapter> {
     static DEVICE: std::sync::OnceLock<Result<Selected, String>> = std::sync::OnceLock::new();
     DEVICE
         .get_or_init(|| {
-            Device::wgpu_options()
-                .init_with_setup()
+            // Vulkan drivers print their own complaints (Mesa: "XDG_RUNTIME_DIR is invalid").
+            crate::quiet::quietly(|| Device::wgpu_options().init_with_setup())
                 .map(|(device, setup)| {
                     let info = setup.adapter.get_info();
                     Selected {

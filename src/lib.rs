@@ -1,7 +1,8 @@
 //! serd: speech emotion recognition from openSMILE functionals.
 //!
-//! Layering (imports point down only): the `serd` binary → [`train`] → [`predict`] → [`model`],
-//! [`scaler`]; [`train`] → [`cache`] → [`extract`] → [`features`] → [`audio`], [`opensmile`];
+//! Layering (imports point down only): the `serd` binary → [`pipeline`], [`train`] →
+//! [`predict`] → [`model`], [`scaler`]; [`pipeline`] → [`features`], [`audio`];
+//! [`train`] → [`cache`] → [`extract`] → [`features`] → [`audio`], [`opensmile`];
 //! [`corpus`], [`folds`], [`metrics`] → [`labels`].
 #![deny(unsafe_code)]
 
@@ -18,6 +19,8 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod opensmile;
+pub mod pipeline;
 pub mod predict;
+pub mod quiet;
 pub mod scaler;
 pub mod train;

@@ -31,6 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Listen(cli::listen::ListenArgs),
+    Devices(cli::listen::DevicesArgs),
     Extract(ExtractArgs),
     Train(cli::train::TrainArgs),
     Eval(cli::eval::EvalArgs),
@@ -90,6 +92,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Listen(args) => cli::listen::run(args),
+        Command::Devices(args) => cli::listen::devices(args),
         Command::Extract(args) => extract(args),
         Command::Train(args) => cli::train::run(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => cli::eval::run(args).map(|()| ExitCode::SUCCESS),

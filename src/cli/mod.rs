@@ -2,6 +2,7 @@
 
 pub mod card;
 pub mod eval;
+pub mod listen;
 pub mod predict;
 pub mod train;
 

@@ -8,9 +8,10 @@ use clap::Args;
 
 use rayon::prelude::*;
 use serd::backend::{self, Backend};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use serd::extract::extract_file;
+use serd::features::Window;
 use serd::labels::Emotion;
 use serd::predict::{argmax, Predictor};
 
@@ -18,13 +19,18 @@ use serd::predict::{argmax, Predictor};
 /// {"file","label","confidence","probs":{class: probability}}, in the order given.
 ///
 /// A file's prediction is the mean of its windows' probabilities (windows with too little
-/// voiced speech are left out). A file that cannot be read is reported on stderr and skipped;
-/// the exit status is then 1.
+/// voiced speech are left out). With --windows, one object per classified window instead:
+/// {"file","t_start","t_end","label","confidence","probs","voiced"}, the windows and
+/// probabilities `serd listen --input FILE` reports. A file that cannot be read is reported on
+/// stderr and skipped; the exit status is then 1.
 #[derive(Args)]
 pub struct PredictArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
+    /// One line per window voiced enough to be classified, instead of one per file.
+    #[arg(long)]
+    windows: bool,
     /// Model directory (default: the bundled models/default).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
@@ -45,26 +51,36 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
     for (file, result) in args.files.iter().zip(windows) {
-        let probs = match result {
-            Ok(extracted) => predictor.utterance(&extracted.windows),
+        let extracted = match result {
+            Ok(extracted) => extracted,
             Err(e) => {
                 log::error!("{}: {e}", file.display());
                 failed += 1;
                 continue;
             }
         };
-        let Some(probs) = probs else {
+        let name = file.display().to_string();
+        if args.windows {
+            let voiced: Vec<&Window> = extracted
+                .windows
+                .iter()
+                .filter(|w| w.voiced >= predictor.info.min_voiced)
+                .collect();
+            for (w, probs) in voiced.iter().zip(predictor.classify(&voiced)) {
+                let mut line = prediction(&name, &probs);
+                line.insert("t_start".into(), json!(w.t_start));
+                line.insert("t_end".into(), json!(w.t_end));
+                line.insert("voiced".into(), json!(w.voiced));
+                writeln!(out, "{}", Value::Object(line))?;
+            }
+            continue;
+        }
+        let Some(probs) = predictor.utterance(&extracted.windows) else {
             log::error!("{}: shorter than one window of the model", file.display());
             failed += 1;
             continue;
         };
-        let label = argmax(&probs);
-        let named: serde_json::Map<String, serde_json::Value> = Emotion::ALL
-            .iter()
-            .map(|e| (e.name().to_string(), json!(probs[e.index()])))
-            .collect();
-        let line = json!({"file": file.display().to_string(), "label": label, "confidence": probs[label.index()], "probs": named});
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", Value::Object(prediction(&name, &probs)))?;
     }
     out.flush()?;
     Ok(if failed > 0 {
@@ -72,4 +88,19 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `{"file","label","confidence","probs"}`.
+fn prediction(file: &str, probs: &[f32; Emotion::COUNT]) -> Map<String, Value> {
+    let label = argmax(probs);
+    let named: Map<String, Value> = Emotion::ALL
+        .iter()
+        .map(|e| (e.name().to_string(), json!(probs[e.index()])))
+        .collect();
+    let line =
+        json!({"file": file, "label": label, "confidence": probs[label.index()], "probs": named});
+    match line {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object"),
+    }
 }

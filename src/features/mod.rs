@@ -259,6 +259,19 @@ impl Extractor {
         Ok(())
     }
 
+    /// Appends the windows openSMILE completed since the last call, without feeding input.
+    pub fn poll(&mut self, out: &mut Vec<Window>) {
+        self.drain(None);
+        self.emit(out, false);
+    }
+
+    /// A receiver that becomes ready, for `crossbeam_channel::Select::ready`, when openSMILE has
+    /// produced output for [`Extractor::poll`] to collect, so a live stream learns of a completed
+    /// window at once. Only wait on it: frames received from it are lost to the extractor.
+    pub fn output_signal(&self) -> Receiver<SinkFrame> {
+        self.rx.clone()
+    }
+
     fn write_all(&mut self, run: &Running, samples: &[f32]) -> Result<(), Error> {
         for chunk in samples.chunks(WRITE_CHUNK) {
             self.pcm.clear();

@@ -1,0 +1,102 @@
+//! `serd listen` and `serd devices`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use serd::backend::Backend;
+use serd::pipeline::{self, mic, Options, Source};
+
+/// Listen to the microphone (or replay a file) and print the emotion heard, one JSON line per
+/// window, as it is spoken.
+///
+/// Audio is captured, mixed to mono, resampled to 16 kHz, cut into the model's windows (window
+/// and hop come from the model directory), turned into openSMILE functionals and classified.
+/// Events on stdout, one JSON object per line, flushed per line:
+///
+///   {"type":"start","source":"mic:NAME","rate_in":48000,"rate":16000,"features":"compare",
+///    "backend":"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,"version":"X.Y.Z"}
+///   {"type":"emotion","t_start":S,"t_end":E,"label":"anger","confidence":0.71,
+///    "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},
+///    "voiced":0.83,"latency_ms":4.1}
+///   {"type":"silence","t_start":S,"t_end":E,"voiced":0.05}
+///   {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
+///
+/// Times are seconds of stream audio; windows with too little voiced speech are reported as
+/// silence. Ctrl-C (SIGINT) or SIGTERM ends the stream: the final "end" event is written and
+/// serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for up
+/// to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
+#[derive(Args)]
+pub struct ListenArgs {
+    /// Input device: an index from `serd devices`, or part of a device's name or id
+    /// (default: the system's default input).
+    #[arg(long, value_name = "NAME", conflicts_with = "input")]
+    device: Option<String>,
+    /// Replay an audio file through the same chain instead of capturing.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// With --input: deliver the file at the speed it was recorded (otherwise as fast as the
+    /// machine goes, dropping nothing).
+    #[arg(long, requires = "input")]
+    realtime: bool,
+    /// Model directory (default: the bundled models/default).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+}
+
+pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
+    let source = match args.input {
+        Some(path) => Source::File {
+            path,
+            realtime: args.realtime,
+        },
+        None => Source::Mic {
+            device: args.device,
+        },
+    };
+    let options = Options {
+        source,
+        model: args.model.unwrap_or_else(super::default_model),
+        backend: args.backend,
+    };
+    let stop = pipeline::stop_on_signals()?;
+    let outcome = pipeline::run(&options, std::io::stdout(), &stop)?;
+    if let Some(end) = outcome.end {
+        log::info!(
+            "{} windows, {} emitted, {} dropped, {:.1} s of audio ({:.1} s dropped)",
+            end.windows,
+            end.emitted,
+            end.dropped,
+            end.audio_s,
+            end.audio_dropped_s
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// List audio input devices: index, name, id and supported configurations; `*` marks the
+/// default. `serd listen --device` takes the index or part of the name or id.
+#[derive(Args)]
+pub struct DevicesArgs {}
+
+pub fn devices(_: DevicesArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let devices = mic::devices()?;
+    let mut out = std::io::stdout().lock();
+    if devices.is_empty() {
+        log::warn!("no audio input device found");
+    }
+    for d in devices {
+        let mark = if d.default { '*' } else { ' ' };
+        writeln!(out, "{mark} {:>2}  {}  ({})", d.index, d.name, d.id)?;
+        for c in d.configs {
+            writeln!(out, "        {c}")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,186 @@
+//! The event stream's wire format (README, DESIGN.md): one JSON object per line.
+//!
+//! ```text
+//! {"type":"start","source":"mic:NAME"|"file:PATH","rate_in":48000,"rate":16000,"features":"compare",
+//!  "backend":"wgpu:ADAPTER"|"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,"version":"X.Y.Z"}
+//! {"type":"emotion","t_start":S,"t_end":E,"label":"anger","confidence":0.71,
+//!  "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},"voiced":0.83,"latency_ms":4.1}
+//! {"type":"silence","t_start":S,"t_end":E,"voiced":0.05}
+//! {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
+//! ```
+
+use std::time::Instant;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use crate::features::FeatureSet;
+use crate::labels::Emotion;
+
+/// One line of the event stream.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    Start(Start),
+    Emotion(EmotionEvent),
+    Silence {
+        t_start: f64,
+        t_end: f64,
+        voiced: f32,
+    },
+    End(End),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Start {
+    /// `mic:NAME` or `file:PATH`.
+    pub source: String,
+    /// The source's sample rate; `rate` is what openSMILE works at.
+    pub rate_in: u32,
+    pub rate: u32,
+    pub features: FeatureSet,
+    /// `wgpu:ADAPTER` or `cpu`.
+    pub backend: String,
+    pub model: String,
+    pub window_s: f64,
+    pub hop_s: f64,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmotionEvent {
+    pub t_start: f64,
+    pub t_end: f64,
+    pub label: Emotion,
+    pub confidence: f32,
+    pub probs: Probs,
+    pub voiced: f32,
+    /// Filled in by the emitter just before the line is written.
+    pub latency_ms: f64,
+    /// When the window's last sample reached serd.
+    #[serde(skip)]
+    pub arrived: Instant,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct End {
+    /// Windows openSMILE delivered.
+    pub windows: u64,
+    /// Emotion events written.
+    pub emitted: u64,
+    /// Windows dropped because a later stage (a slow stdout reader, say) was behind.
+    pub dropped: u64,
+    /// Seconds of audio that went through.
+    pub audio_s: f64,
+    /// Seconds of device audio dropped because the chain was behind (live input only).
+    pub audio_dropped_s: f64,
+}
+
+/// Class probabilities, written as an object in the fixed class order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probs(pub [f32; Emotion::COUNT]);
+
+impl Serialize for Probs {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(Emotion::COUNT))?;
+        for e in Emotion::ALL {
+            map.serialize_entry(e.name(), &self.0[e.index()])?;
+        }
+        map.end()
+    }
+}
+
+impl Event {
+    /// The JSON line, without its newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("events serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn emotion_events_have_the_documented_shape() {
+        let e = Event::Emotion(EmotionEvent {
+            t_start: 1.0,
+            t_end: 3.0,
+            label: Emotion::Sadness,
+            confidence: 0.5,
+            probs: Probs([0.1, 0.1, 0.2, 0.5, 0.1]),
+            voiced: 0.75,
+            latency_ms: 4.25,
+            arrived: Instant::now(),
+        });
+        let line = e.to_line();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "type",
+                "t_start",
+                "t_end",
+                "label",
+                "confidence",
+                "probs",
+                "voiced",
+                "latency_ms"
+            ]
+        );
+        assert_eq!(v["type"], "emotion");
+        assert_eq!(v["label"], "sadness");
+        let classes: Vec<&str> = v["probs"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            classes,
+            ["anger", "surprise", "happiness", "sadness", "neutral"]
+        );
+        assert_eq!(v["probs"]["sadness"], 0.5);
+    }
+
+    #[test]
+    fn start_silence_and_end_events() {
+        let start = Event::Start(Start {
+            source: "file:a.wav".into(),
+            rate_in: 48_000,
+            rate: 16_000,
+            features: FeatureSet::Compare,
+            backend: "cpu".into(),
+            model: "m".into(),
+            window_s: 2.0,
+            hop_s: 1.0,
+            version: "0.1.0".into(),
+        });
+        let v: Value = serde_json::from_str(&start.to_line()).unwrap();
+        assert_eq!(v["type"], "start");
+        assert_eq!(v["features"], "compare");
+        assert_eq!(v["rate_in"], 48_000);
+        let silence = Event::Silence {
+            t_start: 0.0,
+            t_end: 2.0,
+            voiced: 0.0,
+        };
+        assert_eq!(
+            silence.to_line(),
+            r#"{"type":"silence","t_start":0.0,"t_end":2.0,"voiced":0.0}"#
+        );
+        let end = Event::End(End {
+            windows: 3,
+            emitted: 2,
+            ..End::default()
+        });
+        let v: Value = serde_json::from_str(&end.to_line()).unwrap();
+        assert_eq!(v["type"], "end");
+        assert_eq!(
+            (v["windows"].as_u64(), v["emitted"].as_u64()),
+            (Some(3), Some(2))
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! The inference thread: windows → the model's scaler and CNN → events.
+//!
+//! Windows waiting in the queue are classified together, one forward pass per batch, so a
+//! replay that runs ahead of real time is not slowed by per-window calls. Windows with too little
+//! voiced speech (the model's `min_voiced`) are not classified: they become `silence` events.
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::events::{EmotionEvent, End, Event, Probs};
+use super::windows::WindowMsg;
+use super::Pace;
+use crate::features::Window;
+use crate::predict::{argmax, Predictor};
+
+/// Most windows classified in one forward pass.
+const BATCH: usize = 32;
+
+/// Runs one forward pass, so that the first real window does not pay for the backend's kernel
+/// compilation and tuning (seconds on wgpu).
+pub fn warm_up(predictor: &Predictor) {
+    let n = predictor.info.features.dimension();
+    let window = Window {
+        t_start: 0.0,
+        t_end: 0.0,
+        voiced: 1.0,
+        features: vec![0.0; n],
+    };
+    predictor.classify(&[&window]);
+}
+
+/// Runs until the end of the window stream.
+pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Event>, pace: Pace) {
+    let min_voiced = predictor.info.min_voiced;
+    let mut dropped = 0u64;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut end = None;
+    while end.is_none() {
+        let Ok(first) = windows.recv() else { return };
+        batch.clear();
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                WindowMsg::Window { window, arrived } => batch.push((window, arrived)),
+                WindowMsg::End(totals) => {
+                    end = Some(totals);
+                    break;
+                }
+            }
+            next = if batch.len() < BATCH {
+                windows.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        let voiced: Vec<&Window> = batch
+            .iter()
+            .map(|(w, _)| w)
+            .filter(|w| w.voiced >= min_voiced)
+            .collect();
+        let mut probs = predictor.classify(&voiced).into_iter();
+        for (window, arrived) in batch.drain(..) {
+            let event = if window.voiced >= min_voiced {
+                let p = probs.next().expect("one result per voiced window");
+                let label = argmax(&p);
+                Event::Emotion(EmotionEvent {
+                    t_start: window.t_start,
+                    t_end: window.t_end,
+                    label,
+                    confidence: p[label.index()],
+                    probs: Probs(p),
+                    voiced: window.voiced,
+                    latency_ms: 0.0,
+                    arrived,
+                })
+            } else {
+                Event::Silence {
+                    t_start: window.t_start,
+                    t_end: window.t_end,
+                    voiced: window.voiced,
+                }
+            };
+            match pace.send(&out, event) {
+                Ok(true) => {}
+                Ok(false) => dropped += 1,
+                Err(()) => return,
+            }
+        }
+    }
+    let totals = end.expect("loop ends with the end of stream");
+    let _ = out.send(Event::End(End {
+        windows: totals.windows,
+        emitted: 0,
+        dropped: totals.dropped + dropped,
+        audio_s: totals.audio_s,
+        audio_dropped_s: totals.audio_dropped_s,
+    }));
+}

@@ -1,0 +1,345 @@
+//! `serd listen`: the real-time chain, and the supervisor that runs it.
+//!
+//! ```text
+//! source (cpal callback | file replay) ─[input: pooled blocks]─▶ serd-capture (mono, 16 kHz)
+//!   ─[AudioMsg]─▶ serd-features (openSMILE) ─[WindowMsg]─▶ serd-infer (scaler, CNN)
+//!   ─[Event]─▶ serd-emit (JSON Lines on stdout)
+//! ```
+//!
+//! Every link is a bounded channel carrying one message enum with an explicit end of stream;
+//! data flows one way. The supervisor starts the stages, waits until each reports ready (the
+//! model warmed up, openSMILE started) before the source starts, and then waits for the end:
+//! the source ending (end of file, stop request, lost device) sends the end of stream down the
+//! chain and the emitter writes the final `end` event. A failing stage is reported as an error
+//! naming the stage.
+//!
+//! Live sources never wait for the chain: the callback drops audio when the pool is empty, and
+//! windows are dropped (and counted in `end`) when the inference or the stdout reader is behind.
+//! A file replayed as fast as possible waits instead, so nothing is dropped.
+
+pub mod capture;
+pub mod emit;
+pub mod events;
+pub mod infer;
+pub mod input;
+pub mod mic;
+pub mod source;
+pub mod windows;
+
+use std::io::{self, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender, TrySendError};
+
+use crate::backend::{self, Backend, NoAdapter};
+use crate::features::{Extractor, Windowing, SAMPLE_RATE};
+use crate::predict::{ModelError, Predictor};
+use events::{End, Event, Start};
+pub use source::{Source, SourceError};
+
+/// How long the chain may take to drain after a stop request before serd exits anyway.
+const DRAIN: Duration = Duration::from_millis(900);
+
+/// What a stage does when the next one is behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Real-time input: drop the message (the caller counts it) rather than fall behind.
+    Live,
+    /// Replay as fast as possible: wait.
+    Fast,
+}
+
+impl Pace {
+    /// `Ok(true)` sent, `Ok(false)` dropped, `Err(())` the next stage is gone.
+    pub fn send<T>(self, tx: &Sender<T>, msg: T) -> Result<bool, ()> {
+        match self {
+            Pace::Fast => tx.send(msg).map(|()| true).map_err(|_| ()),
+            Pace::Live => match tx.try_send(msg) {
+                Ok(()) => Ok(true),
+                Err(TrySendError::Full(_)) => Ok(false),
+                Err(TrySendError::Disconnected(_)) => Err(()),
+            },
+        }
+    }
+}
+
+/// The parts of the chain, as named in errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Source,
+    Capture,
+    Features,
+    Inference,
+    Emitter,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Source => "audio input",
+            Stage::Capture => "resampler",
+            Stage::Features => "feature extraction",
+            Stage::Inference => "inference",
+            Stage::Emitter => "output",
+        }
+    }
+}
+
+/// What stages tell the supervisor.
+#[derive(Debug)]
+pub enum Status {
+    Ready(Stage),
+    Done(Stage),
+    /// The emitter finished: the end event as written.
+    Ended(End),
+    /// stdout was closed by its reader.
+    Closed,
+    Failed(Stage, String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Backend(#[from] NoAdapter),
+    #[error("{}: the model classifies whole files; listening needs a model trained with --window", .0.display())]
+    NoWindow(PathBuf),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{}: {message}", .stage.name())]
+    Stage { stage: Stage, message: String },
+}
+
+/// `serd listen`'s settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub source: Source,
+    pub model: PathBuf,
+    pub backend: Backend,
+}
+
+/// How the stream ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The final `end` event; `None` when stdout was closed before it.
+    pub end: Option<End>,
+    /// The reader closed stdout.
+    pub closed: bool,
+    /// A stop was requested (SIGINT/SIGTERM).
+    pub stopped: bool,
+}
+
+/// Runs the chain until the source ends, `stop` receives, or a stage fails; events go to `out`.
+pub fn run(
+    options: &Options,
+    out: impl Write + Send + 'static,
+    stop: &Receiver<()>,
+) -> Result<Outcome, Error> {
+    let selected = backend::select(options.backend)?;
+    let predictor = Predictor::load(&options.model, selected.device)?;
+    let info = predictor.info.clone();
+    let Windowing::Sliding { window, hop } = info.windowing() else {
+        return Err(Error::NoWindow(options.model.clone()));
+    };
+
+    let (status_tx, status) = crossbeam_channel::unbounded();
+    let (writer, input) = input::link();
+    let source = source::open(&options.source, writer, status_tx.clone())?;
+    let pace = if source.live { Pace::Live } else { Pace::Fast };
+    let start = Event::Start(Start {
+        source: source.name.clone(),
+        rate_in: source.rate,
+        rate: SAMPLE_RATE,
+        features: info.features,
+        backend: selected.name.clone(),
+        model: options.model.display().to_string(),
+        window_s: window,
+        hop_s: hop,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    });
+
+    let (audio_tx, audio_rx) = crossbeam_channel::bounded(64);
+    let (windows_tx, windows_rx) = crossbeam_channel::bounded(16);
+    let (events_tx, events_rx) = crossbeam_channel::bounded(64);
+    let mut threads = vec![
+        spawn("serd-capture", Stage::Capture, &status_tx, move |ready| {
+            ready();
+            capture::run(input, audio_tx).map_err(|e| e.to_string())
+        }),
+        spawn("serd-features", Stage::Features, &status_tx, move |ready| {
+            let extractor =
+                Extractor::new(info.features, info.windowing()).map_err(|e| e.to_string())?;
+            ready();
+            windows::run(extractor, audio_rx, windows_tx, pace).map_err(|e| e.to_string())
+        }),
+        spawn("serd-infer", Stage::Inference, &status_tx, move |ready| {
+            infer::warm_up(&predictor);
+            if events_tx.send(start).is_err() {
+                return Ok(());
+            }
+            ready();
+            infer::run(&predictor, windows_rx, events_tx, pace);
+            Ok(())
+        }),
+    ];
+    let emitter_status = status_tx.clone();
+    threads.push(
+        std::thread::Builder::new()
+            .name("serd-emit".into())
+            .spawn(move || {
+                let _ = emitter_status.send(Status::Ready(Stage::Emitter));
+                let msg = match emit::run(events_rx, out) {
+                    Ok(end) => Status::Ended(end),
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
+                    Err(e) => Status::Failed(Stage::Emitter, format!("writing events: {e}")),
+                };
+                let _ = emitter_status.send(msg);
+            })
+            .expect("spawning a thread"),
+    );
+    drop(status_tx);
+
+    let result = supervise(&source, &status, stop);
+    // On success every stage has finished; on failure some may still be stuck on a device or
+    // openSMILE: the process is about to exit, so they are left behind rather than waited for.
+    if matches!(result, Ok(Outcome { end: Some(_), .. })) {
+        source.join();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+    result
+}
+
+fn supervise(
+    source: &source::SourceHandle,
+    status: &Receiver<Status>,
+    stop: &Receiver<()>,
+) -> Result<Outcome, Error> {
+    let mut outcome = Outcome {
+        end: None,
+        closed: false,
+        stopped: false,
+    };
+    // Ready handshake: the four stages after the source.
+    let mut waiting = 4;
+    while waiting > 0 {
+        select! {
+            recv(status) -> msg => match msg {
+                Ok(Status::Ready(_)) => waiting -= 1,
+                Ok(Status::Failed(stage, e)) => {
+                    source.stop();
+                    return Err(Error::Stage { stage, message: e });
+                }
+                Ok(Status::Closed) => {
+                    source.stop();
+                    outcome.closed = true;
+                    return Ok(outcome);
+                }
+                Ok(_) => {}
+                Err(_) => return Err(Error::Stage { stage: Stage::Source, message: "the chain stopped".into() }),
+            },
+            recv(stop) -> _ => {
+                source.stop();
+                outcome.stopped = true;
+                return Ok(outcome);
+            }
+        }
+    }
+    source.start();
+    let mut failure = None;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let timeout = deadline.map_or(Duration::from_secs(86_400), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        select! {
+            recv(status) -> msg => match msg {
+                Ok(Status::Ended(end)) => {
+                    outcome.end = Some(end);
+                    break;
+                }
+                Ok(Status::Closed) => {
+                    source.stop();
+                    outcome.closed = true;
+                    break;
+                }
+                Ok(Status::Failed(stage, e)) => {
+                    source.stop();
+                    // The first failure is the cause; give the chain a moment to write `end`.
+                    failure.get_or_insert(Error::Stage { stage, message: e });
+                    if stage == Stage::Emitter {
+                        break;
+                    }
+                    deadline.get_or_insert(Instant::now() + DRAIN);
+                }
+                Ok(Status::Ready(_) | Status::Done(_)) => {}
+                Err(_) => break,
+            },
+            recv(stop) -> _ => {
+                source.stop();
+                outcome.stopped = true;
+                deadline.get_or_insert(Instant::now() + DRAIN);
+            },
+            default(timeout) => {
+                log::warn!("the chain did not drain within {} ms; exiting", DRAIN.as_millis());
+                break;
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+/// Starts a stage on a named thread; its closure calls `ready` once initialised. A panic is
+/// turned into a failure of the stage.
+fn spawn(
+    name: &str,
+    stage: Stage,
+    status: &Sender<Status>,
+    body: impl FnOnce(&dyn Fn()) -> Result<(), String> + Send + 'static,
+) -> JoinHandle<()> {
+    let status = status.clone();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let ready = || {
+                let _ = status.send(Status::Ready(stage));
+            };
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| body(&ready)));
+            let msg = match result {
+                Ok(Ok(())) => Status::Done(stage),
+                Ok(Err(e)) => Status::Failed(stage, e),
+                Err(_) => {
+                    Status::Failed(stage, "internal error (a panic; please report it)".into())
+                }
+            };
+            let _ = status.send(msg);
+        })
+        .expect("spawning a thread")
+}
+
+/// A channel that receives once on SIGINT or SIGTERM.
+pub fn stop_on_signals() -> io::Result<Receiver<()>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("serd-signals".into())
+        .spawn(move || {
+            for (n, _) in signals.forever().enumerate() {
+                if n > 0 {
+                    // A second signal: the user does not want to wait for the drain.
+                    std::process::exit(130);
+                }
+                let _ = tx.try_send(());
+            }
+        })?;
+    Ok(rx)
+}

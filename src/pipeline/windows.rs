@@ -1,0 +1,130 @@
+//! The feature thread: 16 kHz audio → openSMILE's functionals per window.
+//!
+//! It waits on two things at once: the next audio chunk, and openSMILE's own output, so a window
+//! is passed on the moment openSMILE completes it rather than with the next chunk. Each window
+//! carries the arrival time of the input sample at its end, from which the emitter measures
+//! latency.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
+
+use super::capture::AudioMsg;
+use super::Pace;
+use crate::features::{self, Extractor, Window, SAMPLE_RATE};
+
+/// Windows on their way to the inference thread.
+#[derive(Debug)]
+pub enum WindowMsg {
+    Window {
+        window: Window,
+        /// When the input sample at `window.t_end` reached serd.
+        arrived: Instant,
+    },
+    End(Totals),
+}
+
+/// What the stream amounted to, carried down with the end of stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    /// Windows openSMILE delivered.
+    pub windows: u64,
+    /// Windows dropped because the next stage was behind (live streams only).
+    pub dropped: u64,
+    /// Seconds of stream audio (16 kHz samples that reached openSMILE).
+    pub audio_s: f64,
+    /// Seconds of device audio dropped before resampling.
+    pub audio_dropped_s: f64,
+}
+
+/// Arrival times of stream positions, oldest first.
+#[derive(Default)]
+struct Arrivals(VecDeque<(f64, Instant)>);
+
+impl Arrivals {
+    fn record(&mut self, input_s: f64, arrived: Instant) {
+        self.0.push_back((input_s, arrived));
+    }
+
+    /// When stream second `t` arrived: the first record at or after it (the latest one when the
+    /// stream ended before `t`). Older records are forgotten: windows end in increasing order.
+    fn of(&mut self, t: f64) -> Instant {
+        const EPS: f64 = 1e-9;
+        while self.0.len() > 1 && self.0[0].0 + EPS < t {
+            self.0.pop_front();
+        }
+        self.0.front().map_or_else(Instant::now, |&(_, at)| at)
+    }
+}
+
+/// Runs until the end of the audio stream.
+pub fn run(
+    mut extractor: Extractor,
+    audio: Receiver<AudioMsg>,
+    out: Sender<WindowMsg>,
+    pace: Pace,
+) -> Result<(), features::Error> {
+    let signal = extractor.output_signal();
+    let mut select = Select::new();
+    let audio_op = select.recv(&audio);
+    let signal_op = select.recv(&signal);
+    let mut arrivals = Arrivals::default();
+    let mut totals = Totals::default();
+    let mut samples = 0u64;
+    let mut windows = Vec::new();
+    let mut ended = false;
+    while !ended {
+        let op = select.ready();
+        if op == signal_op {
+            if signal.is_empty() {
+                // openSMILE's side is gone (it only ends with an error before our end of input;
+                // the next push reports it).
+                select.remove(signal_op);
+            }
+            extractor.poll(&mut windows);
+        } else if op == audio_op {
+            match audio.try_recv() {
+                Ok(AudioMsg::Chunk(chunk)) => {
+                    arrivals.record(chunk.input_s, chunk.arrived);
+                    samples += chunk.samples.len() as u64;
+                    extractor.push(&chunk.samples, &mut windows)?;
+                }
+                Ok(AudioMsg::End { dropped_s }) => {
+                    totals.audio_dropped_s = dropped_s;
+                    ended = true;
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => ended = true,
+            }
+        }
+        if !deliver(&mut windows, &mut arrivals, &out, pace, &mut totals) {
+            return Ok(());
+        }
+    }
+    extractor.finish(&mut windows)?;
+    deliver(&mut windows, &mut arrivals, &out, pace, &mut totals);
+    totals.audio_s = samples as f64 / f64::from(SAMPLE_RATE);
+    let _ = out.send(WindowMsg::End(totals));
+    Ok(())
+}
+
+/// Sends the completed windows on; `false` when the next stage is gone.
+fn deliver(
+    windows: &mut Vec<Window>,
+    arrivals: &mut Arrivals,
+    out: &Sender<WindowMsg>,
+    pace: Pace,
+    totals: &mut Totals,
+) -> bool {
+    for window in windows.drain(..) {
+        totals.windows += 1;
+        let arrived = arrivals.of(window.t_end);
+        match pace.send(out, WindowMsg::Window { window, arrived }) {
+            Ok(true) => {}
+            Ok(false) => totals.dropped += 1,
+            Err(()) => return false,
+        }
+    }
+    true
+}

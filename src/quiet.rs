@@ -1,0 +1,57 @@
+//! Keeping native libraries' chatter off the terminal.
+//!
+//! Libraries serd loads through cpal and wgpu (ALSA and its plugins, JACK, Mesa's Vulkan
+//! drivers) print diagnostics straight to the process's stderr, bypassing serd's logger: probing
+//! for microphones on a machine without a sound card prints a dozen "ALSA lib ... cannot find
+//! card '0'" lines. serd reports the outcome of those calls itself, in one line, so
+//! [`quietly`] points stderr at /dev/null while they run. With `-vv` (debug) nothing is hidden.
+//! serd's own messages written meanwhile by other threads would be hidden too: the calls wrapped
+//! are the short probes made while the chain is not running yet.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+
+/// The real stderr while redirected, and how many `quietly` calls are running.
+static SAVED: Mutex<(Option<OwnedFd>, usize)> = Mutex::new((None, 0));
+
+/// Runs `f` with stderr redirected to /dev/null (unless debug logging is on).
+pub fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    if log::max_level() >= log::LevelFilter::Debug {
+        return f();
+    }
+    let redirected = redirect();
+    let result = f();
+    if redirected {
+        restore();
+    }
+    result
+}
+
+fn redirect() -> bool {
+    let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
+    if saved.1 == 0 {
+        let Ok(null) = File::options().write(true).open("/dev/null") else {
+            return false;
+        };
+        let Ok(original) = std::io::stderr().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        if rustix::stdio::dup2_stderr(&null).is_err() {
+            return false;
+        }
+        saved.0 = Some(original);
+    }
+    saved.1 += 1;
+    true
+}
+
+fn restore() {
+    let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
+    saved.1 -= 1;
+    if saved.1 == 0 {
+        if let Some(original) = saved.0.take() {
+            let _ = rustix::stdio::dup2_stderr(&original);
+        }
+    }
+}
