@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::events::{EmotionEvent, End, Event, Probs};
 use super::windows::WindowMsg;
-use super::Pace;
+use super::{Pace, Sent};
 use crate::features::Window;
 use crate::predict::{argmax, Predictor};
 
@@ -80,9 +80,9 @@ pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Even
                 }
             };
             match pace.send(&out, event) {
-                Ok(true) => {}
-                Ok(false) => dropped += 1,
-                Err(()) => return,
+                Sent::Delivered => {}
+                Sent::Dropped => dropped += 1,
+                Sent::Gone => return,
             }
         }
     }

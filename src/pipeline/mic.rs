@@ -90,7 +90,9 @@ fn list() -> Result<Vec<DeviceInfo>, MicError> {
 
 /// Supported configurations, one line per rate range: channel range and sample formats.
 fn summarise(configs: impl Iterator<Item = cpal::SupportedStreamConfigRange>) -> Vec<String> {
-    let mut lines: Vec<((u32, u32), (u16, u16), Vec<String>)> = Vec::new();
+    // (rate range, channel range, formats)
+    type Line = ((u32, u32), (u16, u16), Vec<String>);
+    let mut lines: Vec<Line> = Vec::new();
     for c in configs {
         let rates = (c.min_sample_rate(), c.max_sample_rate());
         let format = c.sample_format().to_string();
@@ -228,7 +230,7 @@ where
     f32: FromSample<T>,
 {
     device.build_input_stream::<T, _, _>(
-        config.clone(),
+        *config,
         // The real-time callback: copies into a pooled buffer or counts a drop. A closed link
         // (serd shutting down) needs nothing more from it.
         move |data: &[T], _| {

@@ -52,17 +52,55 @@ pub enum Pace {
     Fast,
 }
 
+/// What became of a message passed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    Delivered,
+    /// The next stage was behind (live input only); the caller counts it.
+    Dropped,
+    /// The next stage is gone.
+    Gone,
+}
+
 impl Pace {
-    /// `Ok(true)` sent, `Ok(false)` dropped, `Err(())` the next stage is gone.
-    pub fn send<T>(self, tx: &Sender<T>, msg: T) -> Result<bool, ()> {
-        match self {
-            Pace::Fast => tx.send(msg).map(|()| true).map_err(|_| ()),
-            Pace::Live => match tx.try_send(msg) {
-                Ok(()) => Ok(true),
-                Err(TrySendError::Full(_)) => Ok(false),
-                Err(TrySendError::Disconnected(_)) => Err(()),
-            },
+    pub fn send<T>(self, tx: &Sender<T>, msg: T) -> Sent {
+        let result = match self {
+            Pace::Fast => tx.send(msg).map_err(|_| TrySendError::Disconnected(())),
+            Pace::Live => tx.try_send(msg).map_err(|e| match e {
+                TrySendError::Full(_) => TrySendError::Full(()),
+                TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
+            }),
+        };
+        match result {
+            Ok(()) => Sent::Delivered,
+            Err(TrySendError::Full(())) => Sent::Dropped,
+            Err(TrySendError::Disconnected(())) => Sent::Gone,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_links_drop_when_full_and_fast_links_wait() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        assert_eq!(Pace::Live.send(&tx, 1), Sent::Delivered);
+        assert_eq!(Pace::Live.send(&tx, 2), Sent::Dropped);
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let got: Vec<i32> = rx.iter().collect();
+            got
+        });
+        // Waits until the reader makes room.
+        assert_eq!(Pace::Fast.send(&tx, 3), Sent::Delivered);
+        drop(tx);
+        assert_eq!(reader.join().unwrap(), [1, 3]);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        drop(rx);
+        assert_eq!(Pace::Live.send(&tx, 1), Sent::Gone);
+        assert_eq!(Pace::Fast.send(&tx, 1), Sent::Gone);
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use super::capture::AudioMsg;
-use super::Pace;
+use super::{Pace, Sent};
 use crate::features::{self, Extractor, Window, SAMPLE_RATE};
 
 /// Windows on their way to the inference thread.
@@ -121,9 +121,9 @@ fn deliver(
         totals.windows += 1;
         let arrived = arrivals.of(window.t_end);
         match pace.send(out, WindowMsg::Window { window, arrived }) {
-            Ok(true) => {}
-            Ok(false) => totals.dropped += 1,
-            Err(()) => return false,
+            Sent::Delivered => {}
+            Sent::Dropped => totals.dropped += 1,
+            Sent::Gone => return false,
         }
     }
     true

@@ -1,9 +1,10 @@
 //! serd's integration tests, one binary: feature parity with openSMILE-python, the streaming
-//! extractor, decoding, and the `serd` command line.
+//! extractor, decoding, the `serd` command line, training and `serd listen`.
 
 mod common;
 
 mod cli;
 mod decode;
+mod listen;
 mod parity;
 mod train;

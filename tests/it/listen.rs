@@ -1,0 +1,470 @@
+//! `serd listen`: file replay against `serd predict --windows`, the wgpu backend, signals, a
+//! closed stdout, bad input, and capture through cpal from a virtual PulseAudio microphone.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{fixture, serd, text, Wav};
+
+fn parse(out: &[u8]) -> Vec<Value> {
+    text(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+fn listen(args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["listen"];
+    all.extend_from_slice(args);
+    let out = serd(&all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    parse(&out.stdout)
+}
+
+fn close(a: &Value, b: &Value, tolerance: f64) -> bool {
+    (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= tolerance
+}
+
+/// The stream's shape: a start event first, an end event last counting what came between.
+fn check_stream(events: &[Value]) {
+    assert_eq!(events.first().unwrap()["type"], "start", "{events:?}");
+    let end = events.last().unwrap();
+    assert_eq!(end["type"], "end", "{events:?}");
+    let emotions = of_type(events, "emotion").len() as u64;
+    let silences = of_type(events, "silence").len() as u64;
+    assert_eq!(end["emitted"].as_u64(), Some(emotions));
+    assert_eq!(
+        end["windows"].as_u64(),
+        Some(emotions + silences + end["dropped"].as_u64().unwrap())
+    );
+}
+
+#[test]
+fn replay_gives_the_windows_and_labels_of_predict() {
+    let model: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/model.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for name in ["speech_16k.wav", "speech_48k.wav"] {
+        let file = fixture(name);
+        let f = file.to_str().unwrap();
+        let events = listen(&["--input", f, "--backend", "cpu"]);
+        check_stream(&events);
+        let start = &events[0];
+        assert_eq!(start["source"], format!("file:{f}"));
+        assert_eq!(start["features"], model["features"]);
+        assert_eq!(start["window_s"], model["window_s"]);
+        assert_eq!(start["hop_s"], model["hop_s"]);
+        assert_eq!(start["backend"], "cpu");
+        let rate_in = if name.contains("48k") { 48_000 } else { 16_000 };
+        assert_eq!(start["rate_in"], rate_in);
+        assert_eq!(events.last().unwrap()["dropped"], 0);
+
+        let out = serd(&["predict", "--windows", "--backend", "cpu", f]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let windows = parse(&out.stdout);
+        let emotions = of_type(&events, "emotion");
+        assert!(windows.len() >= 3, "{name}: {windows:?}");
+        assert_eq!(emotions.len(), windows.len(), "{name}");
+        for (e, w) in emotions.iter().zip(&windows) {
+            assert!(close(&e["t_start"], &w["t_start"], 1e-9), "{e} {w}");
+            assert!(close(&e["t_end"], &w["t_end"], 1e-9), "{e} {w}");
+            assert!(close(&e["voiced"], &w["voiced"], 1e-6), "{e} {w}");
+            assert_eq!(e["label"], w["label"], "{name} at {}", e["t_start"]);
+            for (class, p) in w["probs"].as_object().unwrap() {
+                assert!(close(&e["probs"][class], p, 1e-6), "{name}: {class}");
+            }
+            assert!(e["latency_ms"].as_f64().unwrap() >= 0.0);
+        }
+    }
+}
+
+#[test]
+fn silence_is_reported_not_classified() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("silence.wav");
+    std::fs::write(&f, Wav::pcm16(16_000, 1).encode(&[0.0; 80_000])).unwrap();
+    let events = listen(&["--input", f.to_str().unwrap(), "--backend", "cpu"]);
+    check_stream(&events);
+    assert!(of_type(&events, "emotion").is_empty(), "{events:?}");
+    let silences = of_type(&events, "silence");
+    assert!(!silences.is_empty(), "{events:?}");
+    assert!(silences.iter().all(|s| s["voiced"] == 0.0));
+}
+
+/// The wgpu backend (Mesa's lavapipe on CI) gives the CPU backend's probabilities within 1e-4,
+/// and says which adapter it used; without any adapter, `--backend wgpu` is one clear error.
+#[test]
+fn wgpu_listen_agrees_with_cpu() {
+    let f = fixture("speech_16k.wav");
+    let f = f.to_str().unwrap();
+    let gpu = serd(&["listen", "--input", f, "--backend", "wgpu"]);
+    if !gpu.status.success() {
+        let stderr = text(&gpu.stderr);
+        assert!(stderr.contains("no wgpu adapter"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        eprintln!("no wgpu adapter here: compared nothing ({})", stderr.trim());
+        return;
+    }
+    let gpu = parse(&gpu.stdout);
+    assert!(gpu[0]["backend"].as_str().unwrap().starts_with("wgpu:"));
+    let cpu = listen(&["--input", f, "--backend", "cpu"]);
+    let (g, c) = (of_type(&gpu, "emotion"), of_type(&cpu, "emotion"));
+    assert_eq!(g.len(), c.len());
+    assert!(!c.is_empty());
+    for (g, c) in g.iter().zip(&c) {
+        assert_eq!(g["label"], c["label"]);
+        for (class, p) in c["probs"].as_object().unwrap() {
+            assert!(
+                close(&g["probs"][class], p, 1e-4),
+                "{class}: {} vs {p}",
+                g["probs"][class]
+            );
+        }
+    }
+}
+
+/// A harmonic tone: openSMILE finds it voiced throughout, and its functionals barely depend on
+/// where a window starts, so windows inside it classify alike whatever the stream's offset.
+fn harmonic(rate: u32, f0: f64, seconds: f64, amplitude: f64, brightness: f64) -> Vec<f64> {
+    let n = (f64::from(rate) * seconds) as usize;
+    let raw: Vec<f64> = (0..n)
+        .map(|i| {
+            let phase = 2.0 * std::f64::consts::PI * f0 * i as f64 / f64::from(rate);
+            (0..20)
+                .map(|k| brightness.powi(k) * (f64::from(k + 1) * phase).sin())
+                .sum()
+        })
+        .collect();
+    let peak = raw.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    raw.iter().map(|x| x / peak * amplitude).collect()
+}
+
+/// 10.5 s at 48 kHz stereo: silence, a low soft tone (4 s), silence, a high bright tone (4 s),
+/// silence. The bundled model gives the two tones different labels.
+fn two_tones(dir: &Path) -> PathBuf {
+    let rate = 48_000;
+    let silence = |s: f64| vec![0.0; (f64::from(rate) * s) as usize];
+    let mut mono = silence(0.5);
+    mono.extend(harmonic(rate, 110.0, 4.0, 0.3, 0.6));
+    mono.extend(silence(1.0));
+    mono.extend(harmonic(rate, 260.0, 4.0, 0.9, 0.95));
+    mono.extend(silence(1.0));
+    let stereo: Vec<f64> = mono.iter().flat_map(|&x| [x, x]).collect();
+    let path = dir.join("two_tones.wav");
+    std::fs::write(&path, Wav::pcm16(rate, 2).encode(&stereo)).unwrap();
+    path
+}
+
+/// Labels of the windows lying wholly inside a tone (every frame voiced), in runs: one run per
+/// tone.
+fn interior_runs(events: &[Value]) -> Vec<Vec<String>> {
+    let mut runs: Vec<Vec<String>> = Vec::new();
+    let mut inside = false;
+    for e in events {
+        let interior = e["type"] == "emotion" && e["voiced"].as_f64().unwrap() >= 0.995;
+        if interior {
+            if !inside {
+                runs.push(Vec::new());
+            }
+            runs.last_mut()
+                .unwrap()
+                .push(e["label"].as_str().unwrap().to_string());
+        }
+        if e["type"] == "emotion" || e["type"] == "silence" {
+            inside = interior;
+        }
+    }
+    runs
+}
+
+/// Lines of a child's stdout, as they come.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for the child, killing it if it takes longer than `limit`.
+fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serd did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_ends_the_stream_with_an_end_event_and_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = two_tones(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serd"))
+        .args(["listen", "--realtime", "--backend", "cpu", "--input"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    let start: Value = serde_json::from_str(&lines.recv().unwrap()).unwrap();
+    assert_eq!(start["type"], "start");
+    // The first window (2 s of real time) shows the stream is running.
+    let first: Value = serde_json::from_str(&lines.recv().unwrap()).unwrap();
+    assert!(first["t_end"].as_f64().unwrap() > 1.9, "{first}");
+    signal(&child, "-TERM");
+    let status = wait_at_most(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    let end = rest.last().unwrap();
+    assert_eq!(end["type"], "end", "{rest:?}");
+    // Stopped early: the file is 10.5 s long.
+    assert!(end["audio_s"].as_f64().unwrap() < 8.0, "{end}");
+}
+
+#[test]
+fn a_closed_stdout_ends_serd_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = two_tones(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serd"))
+        .args(["listen", "--realtime", "--backend", "cpu", "--input"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"start\""), "{first}");
+    drop(stdout);
+    let status = wait_at_most(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn bad_listen_requests_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.wav");
+    let garbage = dir.path().join("garbage.wav");
+    std::fs::write(&garbage, b"this is not audio at all, not even close").unwrap();
+    let speech = fixture("speech_16k.wav");
+    let cases: Vec<(Vec<&str>, &str, i32)> = vec![
+        (vec!["--input", missing.to_str().unwrap()], "missing.wav", 1),
+        (vec!["--input", garbage.to_str().unwrap()], "garbage.wav", 1),
+        (
+            vec![
+                "--input",
+                speech.to_str().unwrap(),
+                "--model",
+                dir.path().to_str().unwrap(),
+            ],
+            "model.json",
+            1,
+        ),
+        (vec!["--realtime"], "--input", 2),
+        (
+            vec!["--device", "x", "--input", speech.to_str().unwrap()],
+            "cannot be used with",
+            2,
+        ),
+    ];
+    for (args, needle, code) in cases {
+        let mut all = vec!["listen", "--backend", "cpu"];
+        all.extend(args.iter().copied());
+        let out = serd(&all);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        if code == 1 {
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        }
+    }
+}
+
+/// A PulseAudio server of our own, with a null sink whose monitor is the default source: what
+/// paplay plays into the sink is what a recorder of the default source hears, in real time.
+struct Pulse {
+    server: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Pulse {
+    fn start() -> Option<Pulse> {
+        let found = |program: &str| {
+            Command::new(program)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        };
+        if !found("pulseaudio") || !found("paplay") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let socket = run.join("native");
+        let conf = dir.path().join("pulse.pa");
+        std::fs::write(
+            &conf,
+            format!(
+                "load-module module-native-protocol-unix auth-anonymous=1 socket={}\n\
+                 load-module module-null-sink sink_name=vsink\n\
+                 set-default-source vsink.monitor\n",
+                socket.display()
+            ),
+        )
+        .unwrap();
+        // ALSA's default device goes to that source through the pulse plugin.
+        std::fs::write(
+            dir.path().join(".asoundrc"),
+            "pcm.!default { type pulse device \"vsink.monitor\" }\nctl.!default { type pulse }\n",
+        )
+        .unwrap();
+        let server = Command::new("pulseaudio")
+            .args(["-n", "-F"])
+            .arg(&conf)
+            .args(["--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes"])
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", &run)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pulse = Pulse { server, dir };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "PulseAudio did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(pulse)
+    }
+
+    /// Points a command at this server (and ALSA's default device at its source).
+    fn env(&self, command: &mut Command) {
+        let run = self.dir.path().join("run");
+        command
+            .env("HOME", self.dir.path())
+            .env("XDG_RUNTIME_DIR", &run)
+            .env(
+                "PULSE_SERVER",
+                format!("unix:{}", run.join("native").display()),
+            );
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// The real capture path without a sound card: a recording played into a virtual PulseAudio
+/// microphone reaches `serd listen` through cpal (ALSA host, pulse plugin) and gets the labels the
+/// file replay gives, window for window inside each tone, whatever the start offset.
+#[test]
+fn a_virtual_microphone_is_heard_like_the_file() {
+    let Some(pulse) = Pulse::start() else {
+        eprintln!(
+            "pulseaudio/paplay not installed (tools/setup installs them): capture not tested"
+        );
+        return;
+    };
+    let file = two_tones(pulse.dir.path());
+    let replay = listen(&["--input", file.to_str().unwrap(), "--backend", "cpu"]);
+    let expected = interior_runs(&replay);
+    assert_eq!(expected.len(), 2, "{replay:?}");
+    assert_ne!(
+        expected[0][0], expected[1][0],
+        "the tones should differ: {replay:?}"
+    );
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_serd"));
+    command
+        .args(["listen", "--backend", "cpu"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    pulse.env(&mut command);
+    let mut child = command.spawn().unwrap();
+    let lines = lines_of(&mut child);
+    let start: Value = serde_json::from_str(
+        &lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a start event"),
+    )
+    .unwrap();
+    assert!(
+        start["source"].as_str().unwrap().starts_with("mic:"),
+        "{start}"
+    );
+
+    let mut play = Command::new("paplay");
+    play.args(["-d", "vsink"]).arg(&file);
+    pulse.env(&mut play);
+    let played = play.status().unwrap();
+    assert!(played.success());
+    // Let the last windows complete, then stop.
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&child, "-INT");
+    let status = wait_at_most(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    let mut events = vec![start];
+    events.extend(lines.iter().map(|l| serde_json::from_str(&l).unwrap()));
+    check_stream(&events);
+    let heard = interior_runs(&events);
+    assert_eq!(heard.len(), 2, "{events:?}");
+    for (run, (heard, expected)) in heard.iter().zip(&expected).enumerate() {
+        assert!(heard.len() >= 2, "tone {run}: {events:?}");
+        assert!(
+            heard.iter().all(|label| label == &expected[0]),
+            "tone {run}: heard {heard:?}, the file gives {expected:?}"
+        );
+    }
+}
