@@ -19,6 +19,13 @@ pub fn run(events: Receiver<Event>, mut out: impl Write) -> io::Result<End> {
             Event::Emotion(e) => {
                 e.latency_ms = (e.arrived.elapsed().as_secs_f64() * 1e6).round() / 1e3;
                 emitted += 1;
+                log::debug!(
+                    "window {:.2}-{:.2} s: latency {:.3} ms; completed {:.1} ms of input after its end",
+                    e.t_start,
+                    e.t_end,
+                    e.latency_ms,
+                    e.delay_s * 1e3
+                );
             }
             Event::End(end) => end.emitted = emitted,
             Event::Start(_) | Event::Silence { .. } => {}
@@ -55,6 +62,7 @@ mod tests {
             voiced: 1.0,
             latency_ms: 0.0,
             arrived,
+            delay_s: 0.0,
         }))
         .unwrap();
         tx.send(Event::Silence {

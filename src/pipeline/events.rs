@@ -60,6 +60,9 @@ pub struct EmotionEvent {
     /// When the window's last sample reached serd.
     #[serde(skip)]
     pub arrived: Instant,
+    /// Input beyond `t_end` that had arrived when the window was complete (debug log only).
+    #[serde(skip)]
+    pub delay_s: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -113,6 +116,7 @@ mod tests {
             voiced: 0.75,
             latency_ms: 4.25,
             arrived: Instant::now(),
+            delay_s: 0.0,
         });
         let line = e.to_line();
         let v: Value = serde_json::from_str(&line).unwrap();

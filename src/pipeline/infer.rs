@@ -40,7 +40,11 @@ pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Even
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                WindowMsg::Window { window, arrived } => batch.push((window, arrived)),
+                WindowMsg::Window {
+                    window,
+                    arrived,
+                    delay_s,
+                } => batch.push((window, arrived, delay_s)),
                 WindowMsg::End(totals) => {
                     end = Some(totals);
                     break;
@@ -54,11 +58,11 @@ pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Even
         }
         let voiced: Vec<&Window> = batch
             .iter()
-            .map(|(w, _)| w)
+            .map(|(w, _, _)| w)
             .filter(|w| w.voiced >= min_voiced)
             .collect();
         let mut probs = predictor.classify(&voiced).into_iter();
-        for (window, arrived) in batch.drain(..) {
+        for (window, arrived, delay_s) in batch.drain(..) {
             let event = if window.voiced >= min_voiced {
                 let p = probs.next().expect("one result per voiced window");
                 let label = argmax(&p);
@@ -71,6 +75,7 @@ pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Even
                     voiced: window.voiced,
                     latency_ms: 0.0,
                     arrived,
+                    delay_s,
                 })
             } else {
                 Event::Silence {

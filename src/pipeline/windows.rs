@@ -21,6 +21,9 @@ pub enum WindowMsg {
         window: Window,
         /// When the input sample at `window.t_end` reached serd.
         arrived: Instant,
+        /// Seconds of input beyond `t_end` that had arrived when openSMILE completed the window:
+        /// the algorithmic delay of the resampler and openSMILE (plus the input's block size).
+        delay_s: f64,
     },
     End(Totals),
 }
@@ -45,6 +48,11 @@ struct Arrivals(VecDeque<(f64, Instant)>);
 impl Arrivals {
     fn record(&mut self, input_s: f64, arrived: Instant) {
         self.0.push_back((input_s, arrived));
+    }
+
+    /// Seconds of input received so far.
+    fn latest(&self) -> f64 {
+        self.0.back().map_or(0.0, |&(t, _)| t)
     }
 
     /// When stream second `t` arrived: the first record at or after it (the latest one when the
@@ -119,8 +127,14 @@ fn deliver(
 ) -> bool {
     for window in windows.drain(..) {
         totals.windows += 1;
+        let delay_s = arrivals.latest() - window.t_end;
         let arrived = arrivals.of(window.t_end);
-        match pace.send(out, WindowMsg::Window { window, arrived }) {
+        let msg = WindowMsg::Window {
+            window,
+            arrived,
+            delay_s,
+        };
+        match pace.send(out, msg) {
             Sent::Delivered => {}
             Sent::Dropped => totals.dropped += 1,
             Sent::Gone => return false,
