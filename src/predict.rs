@@ -246,17 +246,7 @@ impl Predictor {
             .collect();
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
         // The ensemble's probability is the mean of its members'.
-        let members: Vec<_> = self
-            .models
-            .iter()
-            .map(|m| fit::predict(m, &refs, &self.device))
-            .collect();
-        (0..refs.len())
-            .map(|i| {
-                let per_member: Vec<[f32; Emotion::COUNT]> = members.iter().map(|p| p[i]).collect();
-                mean_probs(&per_member).expect("at least one member")
-            })
-            .collect()
+        fit::predict(&self.models, &refs, &self.device)
     }
 
     /// A file's prediction: the mean probabilities of its usable windows.

@@ -97,14 +97,21 @@ pub fn fit(
     (best.0, log)
 }
 
-/// Class probabilities of standardised rows, in batches.
-pub fn predict(model: &Cnn, rows: &[&[f32]], device: &Device) -> Vec<[f32; Emotion::COUNT]> {
+/// Class probabilities of standardised rows, in batches: the mean of the networks' (an ensemble).
+pub fn predict(models: &[Cnn], rows: &[&[f32]], device: &Device) -> Vec<[f32; Emotion::COUNT]> {
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(256) {
         let n = chunk[0].len();
         let data: Vec<f32> = chunk.iter().flat_map(|r| r.iter().copied()).collect();
         let x = Tensor::<2>::from_data(TensorData::new(data, [chunk.len(), n]), device);
-        let probs = softmax(model.forward(x), 1).into_data();
+        // One upload, every member on the device, one read back: on a GPU each transfer is a
+        // synchronisation, which costs more than the small networks themselves.
+        let sum = models
+            .iter()
+            .map(|m| softmax(m.forward(x.clone()), 1))
+            .reduce(|a, b| a + b)
+            .expect("at least one network");
+        let probs = (sum / models.len() as f32).into_data();
         let values: Vec<f32> = probs.try_to_vec().expect("f32 probabilities");
         out.extend(
             values
