@@ -162,17 +162,14 @@ fn usage_errors_exit_2_and_broken_pipe_exits_0() {
 }
 
 #[test]
-fn help_lists_only_working_commands() {
+fn help_lists_every_command() {
     let out = serd(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for present in ["extract", "train", "eval", "predict"] {
-        assert!(help.contains(present), "{present}: {help}");
-    }
-    for absent in ["listen", "devices"] {
+    for command in ["listen", "devices", "extract", "train", "eval", "predict"] {
         assert!(
-            !help.contains(absent),
-            "{absent} is not implemented yet: {help}"
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "{command}: {help}"
         );
     }
 }

@@ -365,23 +365,42 @@ impl Pulse {
             "pcm.!default { type pulse device \"vsink.monitor\" }\nctl.!default { type pulse }\n",
         )
         .unwrap();
-        let server = Command::new("pulseaudio")
+        let server = Pulse::spawn(dir.path());
+        let pulse = Pulse { server, dir };
+        pulse.wait_ready();
+        Some(pulse)
+    }
+
+    fn spawn(dir: &Path) -> Child {
+        Command::new("pulseaudio")
             .args(["-n", "-F"])
-            .arg(&conf)
+            .arg(dir.join("pulse.pa"))
             .args(["--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes"])
-            .env("HOME", dir.path())
-            .env("XDG_RUNTIME_DIR", &run)
+            .env("HOME", dir)
+            .env("XDG_RUNTIME_DIR", dir.join("run"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        let pulse = Pulse { server, dir };
+            .unwrap()
+    }
+
+    fn wait_ready(&self) {
+        let socket = self.dir.path().join("run").join("native");
         let deadline = Instant::now() + Duration::from_secs(15);
         while !socket.exists() {
             assert!(Instant::now() < deadline, "PulseAudio did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(pulse)
+    }
+
+    /// Kills the server (every stream on it fails), waits, and starts a new one.
+    fn restart(&mut self, after: Duration) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_file(self.dir.path().join("run").join("native"));
+        std::thread::sleep(after);
+        self.server = Pulse::spawn(self.dir.path());
+        self.wait_ready();
     }
 
     /// Points a command at this server (and ALSA's default device at its source).
@@ -411,7 +430,7 @@ impl Drop for Pulse {
 fn a_virtual_microphone_is_heard_like_the_file() {
     let Some(pulse) = Pulse::start() else {
         eprintln!(
-            "pulseaudio/paplay not installed (tools/setup installs them): capture not tested"
+            "pulseaudio/paplay not installed (`tools/setup --test` installs them): capture not tested"
         );
         return;
     };
@@ -467,4 +486,54 @@ fn a_virtual_microphone_is_heard_like_the_file() {
             "tone {run}: heard {heard:?}, the file gives {expected:?}"
         );
     }
+}
+
+/// Device loss: the sound server dies under a running `serd listen`; serd warns, reopens the
+/// device once a server is back, and the stream goes on.
+#[test]
+fn a_lost_device_is_reopened() {
+    let Some(mut pulse) = Pulse::start() else {
+        eprintln!("pulseaudio/paplay not installed (`tools/setup --test` installs them): capture not tested");
+        return;
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_serd"));
+    command
+        .args(["listen", "--backend", "cpu"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    pulse.env(&mut command);
+    let mut child = command.spawn().unwrap();
+    let lines = lines_of(&mut child);
+    let next = || -> Value {
+        serde_json::from_str(
+            &lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("an event"),
+        )
+        .unwrap()
+    };
+    assert_eq!(next()["type"], "start");
+    // The null sink's monitor delivers silence: one window per second.
+    let before = next()["t_end"].as_f64().unwrap();
+    pulse.restart(Duration::from_millis(700));
+    // Two more windows: the stream continues on the reopened device.
+    let mut after = before;
+    for _ in 0..2 {
+        let e = next();
+        assert!(e["type"] == "silence" || e["type"] == "emotion", "{e}");
+        after = e["t_end"].as_f64().unwrap();
+    }
+    assert!(after > before + 1.5, "{before} -> {after}");
+    signal(&child, "-INT");
+    let status = wait_at_most(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(stderr.contains("reopening"), "{stderr}");
+    assert!(stderr.contains("reopened"), "{stderr}");
+    let rest: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    assert_eq!(rest.last().unwrap()["type"], "end", "{rest:?}");
 }
