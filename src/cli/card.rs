@@ -58,8 +58,9 @@ pub fn model_card(m: &Value) -> String {
     s += "## Protocol\n\n";
     s += &format!(
         "{}-fold cross-validation, {}; {}. The scaler is fitted on each training part only; early \
-         stopping (patience {}, at most {} epochs, batch {}, Adam {}) watches a validation split \
-         carved out of the training part, grouped like the folds; the best epoch's weights are kept. \
+         stopping (patience {}, at most {} epochs, batch {}, Adam {}, label smoothing {}) watches a \
+         validation split carved out of the training part, grouped like the folds; the best epoch's \
+         weights are kept. \
          A file is classified by the mean of its windows' probabilities. The final model is trained \
          the same way on all data.\n\n",
         p["folds"],
@@ -72,7 +73,9 @@ pub fn model_card(m: &Value) -> String {
         p["fit"]["patience"],
         p["fit"]["epochs"],
         p["fit"]["batch"],
-        p["fit"]["learning_rate"]
+        p["fit"]["learning_rate"],
+        // Absent from model directories written before the option: trained without.
+        p["fit"]["label_smoothing"].as_f64().unwrap_or(0.0)
     );
     s += "## Figures (cross-validated)\n\n";
     s += &format!(

@@ -339,6 +339,11 @@ fn bad_training_requests_are_clear_errors() {
         ],
         "needs at least 10 files",
     );
+    // Label smoothing of 1 would leave no signal in the targets.
+    one_line(
+        &["train", "--data", s, "--out", o, "--label-smoothing", "1"],
+        "--label-smoothing",
+    );
     // A model directory that is not one.
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join("model.json"), "{not json").unwrap();
