@@ -4,7 +4,7 @@ same folds, same features, same machine, one run.
 
     pip install tensorflow-cpu==2.21.* scikit-learn pandas
     cargo build --release
-    python3 benches/train_reference.py [--features egemaps|compare] [--skip-keras]
+    python3 benches/train_reference.py [--features egemaps|compare] [--skip-keras] [--speaker-norm]
         [--serd-arg=--class-weights ...] [--data ../shared/corpora/ravdess ...]
 
 1. Runs `serd train --no-final` (features from serd's cache, filled first by an untimed run) and
@@ -19,6 +19,9 @@ same folds, same features, same machine, one run.
    - scikit-learn SVC (RBF, C=1, balanced) and MLPClassifier(128, 128, early stopping).
    Wall time covers the 5-fold training and prediction only (features already in memory), as
    serd's "cross_validation" time does.
+4. With --speaker-norm, also the SVM on features standardised per speaker (each speaker's own mean
+   and deviation, test speakers' from their own unlabelled recordings): what per-speaker
+   normalisation would be worth on these folds (serd does not do it; see BENCHMARKS.md).
 """
 import argparse
 import json
@@ -93,6 +96,7 @@ def main():
     ap.add_argument("--data", action="append")
     ap.add_argument("--serd-arg", action="append", default=[], help="extra argument for serd train")
     ap.add_argument("--skip-keras", action="store_true", help="only serd and the scikit-learn baselines")
+    ap.add_argument("--speaker-norm", action="store_true", help="also the SVM on per-speaker standardised features")
     a = ap.parse_args()
     data = a.data or [os.path.join(ROOT, "..", "shared", "corpora", c) for c in ("ravdess", "emodb")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,17 +111,25 @@ def main():
     groups = assign["speaker"].values
     folds = assign["fold"].values
     k = folds.max() + 1
+    if a.speaker_norm:
+        x_spk = x.astype(np.float64)
+        for s in np.unique(groups):
+            rows = groups == s
+            sd = x_spk[rows].std(0)
+            x_spk[rows] = (x_spk[rows] - x_spk[rows].mean(0)) / np.where(sd > 0, sd, 1.0)
+    names = ("svm", "mlp") if a.skip_keras else ("keras-reference", "svm", "mlp")
     results = {}
-    for name in (("svm", "mlp") if a.skip_keras else ("keras-reference", "svm", "mlp")):
+    for name in names + (("svm-speaker-norm",) if a.speaker_norm else ()):
         pred = np.zeros_like(y)
         t = time.perf_counter()
         for f in range(k):
             tr, te = folds != f, folds == f
-            sc = StandardScaler().fit(x[tr])
-            x_tr, x_te = sc.transform(x[tr]), sc.transform(x[te])
+            xs = x_spk if name == "svm-speaker-norm" else x
+            sc = StandardScaler().fit(xs[tr])
+            x_tr, x_te = sc.transform(xs[tr]), sc.transform(xs[te])
             if name == "keras-reference":
                 pred[te] = run_keras(x_tr, y[tr], groups[tr], x_te, seed=42 + f)
-            elif name == "svm":
+            elif name.startswith("svm"):
                 pred[te] = SVC(C=1.0, class_weight="balanced").fit(x_tr, y[tr]).predict(x_te)
             else:
                 pred[te] = MLPClassifier((128, 128), early_stopping=True, random_state=42, max_iter=500).fit(x_tr, y[tr]).predict(x_te)
