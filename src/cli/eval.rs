@@ -34,7 +34,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let dir = args.model.unwrap_or_else(super::default_model);
+    let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let dataset = corpus::load_all(&args.data)?;
     let cache = Cache::new(args.cache.unwrap_or_else(Cache::default_dir));

@@ -8,8 +8,7 @@ use clap::Args;
 use serd::backend::Backend;
 use serd::pipeline::{self, mic, Options, Source};
 
-/// Listen to the microphone (or replay a file) and print the emotion heard, one JSON line per
-/// window, as it is spoken.
+/// Listen to the microphone (or replay a file) and print the emotion heard as it is spoken.
 ///
 /// Audio is captured, mixed to mono, resampled to 16 kHz, cut into the model's windows (window
 /// and hop come from the model directory), turned into openSMILE functionals and classified.
@@ -28,6 +27,7 @@ use serd::pipeline::{self, mic, Options, Source};
 /// serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for up
 /// to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
 #[derive(Args)]
+#[command(verbatim_doc_comment)]
 pub struct ListenArgs {
     /// Input device: an index from `serd devices`, or part of a device's name or id
     /// (default: the system's default input).
@@ -60,7 +60,7 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     };
     let options = Options {
         source,
-        model: args.model.unwrap_or_else(super::default_model),
+        model: super::model_dir(args.model)?,
         backend: args.backend,
     };
     let stop = pipeline::stop_on_signals()?;

@@ -40,7 +40,7 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.model.unwrap_or_else(super::default_model);
+    let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let windowing = predictor.info.windowing();
     let windows: Vec<_> = args

@@ -64,8 +64,10 @@ pub struct TrainArgs {
     /// Epochs without improvement of the validation loss before stopping.
     #[arg(long, default_value_t = 10)]
     patience: usize,
+    /// Examples per optimisation step.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     learning_rate: f64,
     /// Loss weights per class: "balanced" (inverse class frequency) or "none".

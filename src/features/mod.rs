@@ -349,9 +349,11 @@ impl Extractor {
                 voiced += usize::from(v);
             }
             let frame = self.pending.pop_front().expect("front exists");
+            // openSMILE's frame times carry binary noise (16.009999999999998): whole microseconds.
+            let us = |t: f64| (t * 1e6).round() / 1e6;
             out.push(Window {
-                t_start,
-                t_end,
+                t_start: us(t_start),
+                t_end: us(t_end),
                 voiced: if total == 0 {
                     0.0
                 } else {

@@ -12,12 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 /// Samples (not frames) one pooled buffer holds.
 pub const BUFFER_SAMPLES: usize = 4096;
 /// Buffers in the pool: at 48 kHz stereo, about 2.7 s of audio in flight.
 pub const POOL: usize = 64;
+/// How often the capture thread looks for blocks when there are none.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Interleaved samples as the device delivered them, converted to f32.
 #[derive(Debug)]
@@ -164,8 +166,19 @@ impl Writer {
 
 impl Input {
     /// The next block or the end; `None` once every writer is gone without an end.
+    ///
+    /// Polls rather than sleeping on the channel: when a receiver sleeps on a crossbeam channel,
+    /// the sender takes a lock and makes a system call to wake it, and the sender here is the
+    /// audio callback. Polling keeps its `try_send` to a few atomic operations, at the cost of
+    /// up to [`POLL`] of extra latency.
     pub fn recv(&self) -> Option<InputMsg> {
-        self.full.recv().ok()
+        loop {
+            match self.full.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(TryRecvError::Empty) => std::thread::sleep(POLL),
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
     }
 
     /// Returns a block's buffer to the pool.

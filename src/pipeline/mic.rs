@@ -4,13 +4,16 @@
 //! The callback converts the device's samples (any format cpal knows, any channel count, any
 //! rate) to f32 into a pooled buffer and passes it on without blocking (see [`super::input`]).
 //! When the stream fails (device unplugged, server gone), the mic thread closes it and reopens
-//! the same device, waiting 0.25 s, 0.5 s, 1 s, ... (at most 4 s) between tries; after
-//! [`RETRY_FOR`] without success it ends the stream and reports the device lost.
+//! the device asked for (the default input as it is then, when none was named), waiting 0.25 s,
+//! 0.5 s, 1 s, ... (at most 4 s) between tries; after [`RETRY_FOR`] without success it ends the
+//! stream and reports the device lost. Overruns (the driver lost audio and recovered by itself),
+//! a followed change of default device and a refused real-time priority are not failures: they
+//! are counted or logged and the stream goes on.
 
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use cpal::{FromSample, SampleFormat, SizedSample};
+use cpal::{ErrorKind, FromSample, SampleFormat, SizedSample};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::input::Writer;
@@ -162,7 +165,7 @@ struct Opened {
 fn open_stream(
     selector: Option<&str>,
     writer: &Writer,
-    errors: &Sender<String>,
+    errors: &Sender<cpal::Error>,
 ) -> Result<Opened, MicError> {
     quietly(|| try_open_stream(selector, writer, errors)).map_err(|e| match (selector, e) {
         // The default device exists in name only (no sound card, no sound server).
@@ -176,7 +179,7 @@ fn open_stream(
 fn try_open_stream(
     selector: Option<&str>,
     writer: &Writer,
-    errors: &Sender<String>,
+    errors: &Sender<cpal::Error>,
 ) -> Result<Opened, MicError> {
     let device = find(selector)?;
     let name = name_of(&device);
@@ -190,8 +193,9 @@ fn try_open_stream(
     let config = supported.config();
     let writer = writer.with_format(config.channels, config.sample_rate);
     let errors = errors.clone();
+    // Passed on as it is (formatting it would allocate on the audio thread).
     let on_error = move |e: cpal::Error| {
-        let _ = errors.try_send(e.to_string());
+        let _ = errors.try_send(e);
     };
     let stream = match supported.sample_format() {
         SampleFormat::I8 => build::<i8>(&device, &config, writer, on_error),
@@ -301,8 +305,8 @@ fn capture(
     mut opened: Opened,
     selector: Option<&str>,
     writer: &Writer,
-    errors_tx: &Sender<String>,
-    errors: &Receiver<String>,
+    errors_tx: &Sender<cpal::Error>,
+    errors: &Receiver<cpal::Error>,
     control: &Receiver<Control>,
 ) -> Result<(), String> {
     match control.recv() {
@@ -313,30 +317,65 @@ fn capture(
         .stream
         .play()
         .map_err(|e| format!("cannot start input device {}: {e}", opened.name))?;
+    let mut overruns = 0u64;
+    let mut device = opened.name.clone();
     loop {
         select! {
             recv(control) -> msg => match msg {
                 Ok(Control::Start) => {}
-                Ok(Control::Stop) | Err(_) => return Ok(()),
+                Ok(Control::Stop) | Err(_) => break,
             },
             recv(errors) -> msg => {
-                let Ok(error) = msg else { return Ok(()) };
-                let name = opened.name.clone();
-                log::warn!("input device {name}: {error}; reopening it");
-                drop(opened);
-                opened = match reopen(selector, writer, errors_tx, errors, control) {
-                    Reopen::Opened(o) => o,
-                    Reopen::Stopped => return Ok(()),
-                    Reopen::GaveUp(last) => {
-                        return Err(format!(
-                            "input device {name} lost ({error}); could not reopen it within {} s: {last}",
-                            RETRY_FOR.as_secs()
-                        ))
+                let Ok(error) = msg else { break };
+                match response(error.kind()) {
+                    Response::Count => overruns += 1,
+                    Response::Note => log::info!("input device {device}: {error}"),
+                    Response::Reopen => {
+                        let name = opened.name.clone();
+                        log::warn!("input device {name}: {error}; reopening it");
+                        drop(opened);
+                        opened = match reopen(selector, writer, errors_tx, errors, control) {
+                            Reopen::Opened(o) => o,
+                            Reopen::Stopped => break,
+                            Reopen::GaveUp(last) => {
+                                return Err(format!(
+                                    "input device {name} lost ({error}); could not reopen it within {} s: {last}",
+                                    RETRY_FOR.as_secs()
+                                ))
+                            }
+                        };
+                        log::warn!("input device {} reopened at {} Hz", opened.name, opened.rate);
+                        device = opened.name.clone();
                     }
-                };
-                log::warn!("input device {} reopened at {} Hz", opened.name, opened.rate);
+                }
             },
         }
+    }
+    if overruns > 0 {
+        log::warn!(
+            "input device {device}: {overruns} overruns (audio the driver lost before serd could \
+             read it; it recovered each time)"
+        );
+    }
+    Ok(())
+}
+
+/// What a stream error calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum Response {
+    /// An overrun: the driver lost audio and restarted the stream itself.
+    Count,
+    /// The stream goes on (it followed a new default device, or runs without real-time priority).
+    Note,
+    /// The stream is dead: close it and open the device again.
+    Reopen,
+}
+
+fn response(kind: ErrorKind) -> Response {
+    match kind {
+        ErrorKind::Xrun => Response::Count,
+        ErrorKind::DeviceChanged | ErrorKind::RealtimeDenied => Response::Note,
+        _ => Response::Reopen,
     }
 }
 
@@ -349,8 +388,8 @@ enum Reopen {
 fn reopen(
     selector: Option<&str>,
     writer: &Writer,
-    errors_tx: &Sender<String>,
-    errors: &Receiver<String>,
+    errors_tx: &Sender<cpal::Error>,
+    errors: &Receiver<cpal::Error>,
     control: &Receiver<Control>,
 ) -> Reopen {
     let deadline = Instant::now() + RETRY_FOR;
@@ -378,4 +417,26 @@ fn reopen(
         }
     }
     Reopen::GaveUp(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dead_stream_is_reopened() {
+        // ALSA reports overruns as stream errors and restarts the stream itself: reopening the
+        // device for each would lose a quarter of a second of audio every time.
+        assert_eq!(response(ErrorKind::Xrun), Response::Count);
+        assert_eq!(response(ErrorKind::DeviceChanged), Response::Note);
+        assert_eq!(response(ErrorKind::RealtimeDenied), Response::Note);
+        for dead in [
+            ErrorKind::DeviceNotAvailable,
+            ErrorKind::HostUnavailable,
+            ErrorKind::StreamInvalidated,
+            ErrorKind::BackendError,
+        ] {
+            assert_eq!(response(dead), Response::Reopen, "{dead:?}");
+        }
+    }
 }
