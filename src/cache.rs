@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::extract::{extract_file, FileError};
+use crate::extract::{model_windows, FileError};
 use crate::features::{FeatureSet, Window, Windowing};
 
 const MAGIC: &[u8; 8] = b"SERDFC01";
@@ -32,8 +32,8 @@ impl Cache {
         crate::dirs::cache_root().join("features")
     }
 
-    /// The windows of `path`, from the cache when present, else extracted and stored. The
-    /// boolean says whether it was a cache hit.
+    /// The windows a model judges `path` by ([`model_windows`]), from the cache when present,
+    /// else extracted and stored. The boolean says whether it was a cache hit.
     pub fn windows(
         &self,
         path: &Path,
@@ -49,7 +49,7 @@ impl Cache {
         {
             return Ok((windows, true));
         }
-        let windows = extract_file(path, set, windowing)?.windows;
+        let windows = model_windows(path, set, windowing)?.windows;
         if let Err(e) = self.store(&entry, key, &windows) {
             log::warn!("cannot write the feature cache {}: {e}", entry.display());
         }
@@ -77,10 +77,14 @@ fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
+/// Bumped whenever what serd stores for a file changes between releases of the same version
+/// (2: a file shorter than one window gets one whole-file window, not none).
+const REVISION: u32 = 2;
+
 /// FNV-1a over the file and the extraction parameters.
 fn key(bytes: &[u8], set: FeatureSet, windowing: Windowing) -> u64 {
     let params = format!(
-        "{}|{:?}|{}|{}",
+        "{}|{:?}|{}|{}|{REVISION}",
         set.name(),
         windowing,
         env!("CARGO_PKG_VERSION"),
@@ -208,7 +212,7 @@ mod tests {
         assert!(!hit, "new content under the same name");
         assert_eq!(
             windows,
-            extract_file(&audio, FeatureSet::Egemaps, whole)
+            model_windows(&audio, FeatureSet::Egemaps, whole)
                 .unwrap()
                 .windows
         );

@@ -85,6 +85,22 @@ pub fn extract_file(
     })
 }
 
+/// The windows a model judges `path` by (training, `eval`, `predict`): its windows, or, when the
+/// file is shorter than one window, one window of the whole file (the functionals over all of
+/// it), so that a short recording is still classified rather than refused. `serd extract` and
+/// `serd listen` keep to whole windows.
+pub fn model_windows(
+    path: &Path,
+    set: FeatureSet,
+    windowing: Windowing,
+) -> Result<Extracted, FileError> {
+    let extracted = extract_file(path, set, windowing)?;
+    if extracted.windows.is_empty() && windowing != Windowing::Whole {
+        return extract_file(path, set, Windowing::Whole);
+    }
+    Ok(extracted)
+}
+
 /// Names of a feature set's functionals, as openSMILE gives them.
 pub fn feature_names(set: FeatureSet) -> Result<Vec<String>, features::Error> {
     Ok(Extractor::new(set, Windowing::Whole)?.names().to_vec())

@@ -61,8 +61,9 @@ pub fn model_card(m: &Value) -> String {
          stopping (patience {}, at most {} epochs, batch {}, Adam {}, label smoothing {}) watches a \
          validation split carved out of the training part, grouped like the folds; the best epoch's \
          weights are kept. \
-         A file is classified by the mean of its windows' probabilities. The final model is trained \
-         the same way on all data.\n\n",
+         A file is classified by the mean of its windows' probabilities (a file shorter than one \
+         window, by the functionals of all of it). The final model is trained the same way on all \
+         data.\n\n",
         p["folds"],
         if p["speaker_independent"].as_bool() == Some(true) {
             "grouped by speaker: no speaker is in both training and test data"

@@ -93,6 +93,12 @@ pub fn devices(_: DevicesArgs) -> anyhow::Result<ExitCode> {
     for d in devices {
         let mark = if d.default { '*' } else { ' ' };
         writeln!(out, "{mark} {:>2}  {}  ({})", d.index, d.name, d.id)?;
+        if d.configs.is_empty() {
+            writeln!(
+                out,
+                "        no input configuration offered: cannot capture from it"
+            )?;
+        }
         for c in d.configs {
             writeln!(out, "        {c}")?;
         }

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serd::backend::{self, Backend};
 use serde_json::{json, Map, Value};
 
-use serd::extract::extract_file;
+use serd::extract::model_windows;
 use serd::features::Window;
 use serd::labels::Emotion;
 use serd::predict::{argmax, Predictor};
@@ -19,7 +19,8 @@ use serd::predict::{argmax, Predictor};
 /// {"file","label","confidence","probs":{class: probability}}, in the order given.
 ///
 /// A file's prediction is the mean of its windows' probabilities (windows with too little
-/// voiced speech are left out). With --windows, one object per classified window instead:
+/// voiced speech are left out); a file shorter than one window of the model is judged by the
+/// functionals of all of it. With --windows, one object per classified window instead:
 /// {"file","t_start","t_end","label","confidence","probs","voiced"}, the windows and
 /// probabilities `serd listen --input FILE` reports. A file that cannot be read is reported on
 /// stderr and skipped; the exit status is then 1.
@@ -46,7 +47,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let windows: Vec<_> = args
         .files
         .par_iter()
-        .map(|f| extract_file(f, predictor.info.features, windowing))
+        .map(|f| model_windows(f, predictor.info.features, windowing))
         .collect();
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
@@ -76,7 +77,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let Some(probs) = predictor.utterance(&extracted.windows) else {
-            log::error!("{}: shorter than one window of the model", file.display());
+            log::error!("{}: no feature window to classify", file.display());
             failed += 1;
             continue;
         };

@@ -171,6 +171,9 @@ pub struct Assigned {
     pub label: Emotion,
     pub speaker: String,
     pub fold: usize,
+    /// What the fold's model, which never saw this file's speaker (with speaker grouping),
+    /// predicted for it: for error analysis and comparisons on subsets.
+    pub predicted: Option<Emotion>,
 }
 
 /// K-fold cross-validation. `on_progress(fold, epoch, valid_loss)` follows the training.
@@ -191,6 +194,7 @@ pub fn cross_validate(
     )?;
     let (mut utterance, mut window) = (Confusion::new(), Confusion::new());
     let mut reports = Vec::new();
+    let mut predicted = vec![None; files.len()];
     for fold in 0..options.folds {
         let test = select(files.iter(), &fold_of, |f| f == fold);
         let rest = select(files.iter(), &fold_of, |f| f != fold);
@@ -205,13 +209,18 @@ pub fn cross_validate(
             on_progress(fold, epoch, loss)
         })?;
         let (mut fold_utt, mut fold_win) = (Confusion::new(), Confusion::new());
-        for file in &test {
+        for (i, file) in files
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| fold_of[i] == fold)
+        {
             let windows = usable(&file.windows, options.min_voiced);
             let probs = predictor.classify(&windows);
             for p in &probs {
                 fold_win.add(file.label, argmax(p));
             }
             if let Some(mean) = mean_probs(&probs) {
+                predicted[i] = Some(argmax(&mean));
                 fold_utt.add(file.label, argmax(&mean));
             }
         }
@@ -241,11 +250,13 @@ pub fn cross_validate(
     let assignment = files
         .iter()
         .zip(fold_of)
-        .map(|(f, fold)| Assigned {
+        .zip(predicted)
+        .map(|((f, fold), predicted)| Assigned {
             path: f.path.clone(),
             label: f.label,
             speaker: f.speaker.clone(),
             fold,
+            predicted,
         })
         .collect();
     Ok(CvReport {

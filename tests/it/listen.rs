@@ -152,13 +152,23 @@ fn harmonic(rate: u32, f0: f64, seconds: f64, amplitude: f64, brightness: f64) -
     raw.iter().map(|x| x / peak * amplitude).collect()
 }
 
-/// 10.5 s at 48 kHz stereo: silence, a low soft tone (4 s), silence, a high bright tone (4 s),
-/// silence. The bundled model gives the two tones different labels.
+/// 10.5 s at 48 kHz stereo: silence, a low quiet tone pulsing four times a second (4 s),
+/// silence, a high loud steady tone (4 s), silence. The bundled model gives the two tones
+/// different labels (sadness and neutral, with a confidence near 1, as of this model).
 fn two_tones(dir: &Path) -> PathBuf {
     let rate = 48_000;
     let silence = |s: f64| vec![0.0; (f64::from(rate) * s) as usize];
     let mut mono = silence(0.5);
-    mono.extend(harmonic(rate, 110.0, 4.0, 0.3, 0.6));
+    let pulsing: Vec<f64> = harmonic(rate, 110.0, 4.0, 1.0, 0.9)
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let t = i as f64 / f64::from(rate);
+            x * (1.0 - 0.7 * (0.5 + 0.5 * (2.0 * std::f64::consts::PI * 4.0 * t).sin()))
+        })
+        .collect();
+    let peak = pulsing.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    mono.extend(pulsing.iter().map(|x| x / peak * 0.1));
     mono.extend(silence(1.0));
     mono.extend(harmonic(rate, 260.0, 4.0, 0.9, 0.95));
     mono.extend(silence(1.0));
@@ -434,6 +444,19 @@ fn a_virtual_microphone_is_heard_like_the_file() {
         );
         return;
     };
+    let mut devices = Command::new(env!("CARGO_BIN_EXE_serd"));
+    devices.arg("devices");
+    pulse.env(&mut devices);
+    let devices = devices.output().unwrap();
+    let listing = text(&devices.stdout);
+    assert!(devices.status.success(), "{}", text(&devices.stderr));
+    // `serd devices` marks the default input (the virtual microphone) and gives its formats.
+    let rows: Vec<&str> = listing.lines().collect();
+    let default = rows
+        .iter()
+        .position(|r| r.starts_with('*'))
+        .unwrap_or_else(|| panic!("no default marked: {listing}"));
+    assert!(rows[default + 1].contains(" Hz, "), "{listing}");
     let file = two_tones(pulse.dir.path());
     let replay = listen(&["--input", file.to_str().unwrap(), "--backend", "cpu"]);
     let expected = interior_runs(&replay);

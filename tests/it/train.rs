@@ -141,6 +141,17 @@ fn train_eval_predict_on_a_separable_corpus() {
             "a speaker in two folds"
         );
     }
+    // Every file's cross-validated prediction is recorded: together they are the pooled matrix.
+    let classes = ["anger", "surprise", "happiness", "sadness", "neutral"];
+    let index = |v: &serde_json::Value| classes.iter().position(|c| v == c).unwrap();
+    let mut matrix = vec![vec![0u64; 5]; 5];
+    for a in metrics["cv"]["assignment"].as_array().unwrap() {
+        matrix[index(&a["label"])][index(&a["predicted"])] += 1;
+    }
+    assert_eq!(
+        serde_json::json!(matrix),
+        metrics["cv"]["utterance"]["confusion"]["matrix"]
+    );
     assert_eq!(metrics["timing_s"]["cache_hits"], 0);
 
     // Same seed, cached features: the same figures, all from the cache.
@@ -214,6 +225,63 @@ fn train_eval_predict_on_a_separable_corpus() {
             .count(),
         1
     );
+}
+
+/// A model of 2 s windows still judges recordings shorter than that (the corpus's are 1.2 s), by
+/// the functionals of all of each: in training, in eval and in predict.
+#[test]
+fn recordings_shorter_than_a_window_are_judged_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let model = dir.path().join("model");
+    let (m, o) = (manifest.to_str().unwrap(), model.to_str().unwrap());
+    let cache = dir.path().join("cache");
+    let out = serd(&[
+        "train",
+        "--data",
+        m,
+        "--out",
+        o,
+        "--cache",
+        cache.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--epochs",
+        "60",
+        "--backend",
+        "cpu",
+        "--window",
+        "2",
+        "--hop",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["n"], 60, "no file left out as short: {report}");
+    assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
+    let sad = dir.path().join("s3_sadness_1.wav");
+    let out = serd(&[
+        "predict",
+        "--backend",
+        "cpu",
+        "--model",
+        o,
+        "--windows",
+        sad.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "one window, the whole file: {lines:?}");
+    assert_eq!(lines[0]["t_start"], 0.0);
+    assert!(
+        (lines[0]["t_end"].as_f64().unwrap() - 1.2).abs() < 1e-3,
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[0]["label"], "sadness");
 }
 
 /// The wgpu backend (a GPU, or Mesa's lavapipe on CPU-only machines: CI installs it) gives the
