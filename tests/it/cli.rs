@@ -1,6 +1,6 @@
 //! The `serd` binary: output formats, bad input, exit codes.
 
-use crate::common::{fixture, serd, text, Wav};
+use crate::common::{fixture, json_lines, serd, text, Wav};
 
 #[test]
 fn extract_prints_one_json_object_per_window() {
@@ -14,10 +14,7 @@ fn extract_prints_one_json_object_per_window() {
         speech.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 11);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["file"], speech.to_str().unwrap());

@@ -21,6 +21,14 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A command's output read as JSON Lines.
+pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    text(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 /// A canonical 44-byte-header PCM WAV file (format 1 or 3), or WAVE_FORMAT_EXTENSIBLE.
 pub struct Wav {
     pub rate: u32,

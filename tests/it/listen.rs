@@ -9,14 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{fixture, serd, text, Wav};
-
-fn parse(out: &[u8]) -> Vec<Value> {
-    text(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
+use crate::common::{fixture, json_lines, serd, text, Wav};
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
@@ -27,7 +20,7 @@ fn listen(args: &[&str]) -> Vec<Value> {
     all.extend_from_slice(args);
     let out = serd(&all);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    parse(&out.stdout)
+    json_lines(&out.stdout)
 }
 
 fn close(a: &Value, b: &Value, tolerance: f64) -> bool {
@@ -74,7 +67,7 @@ fn replay_gives_the_windows_and_labels_of_predict() {
 
         let out = serd(&["predict", "--windows", "--backend", "cpu", f]);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let windows = parse(&out.stdout);
+        let windows = json_lines(&out.stdout);
         let emotions = of_type(&events, "emotion");
         assert!(windows.len() >= 3, "{name}: {windows:?}");
         assert_eq!(emotions.len(), windows.len(), "{name}");
@@ -118,7 +111,7 @@ fn wgpu_listen_agrees_with_cpu() {
         eprintln!("no wgpu adapter here: compared nothing ({})", stderr.trim());
         return;
     }
-    let gpu = parse(&gpu.stdout);
+    let gpu = json_lines(&gpu.stdout);
     assert!(gpu[0]["backend"].as_str().unwrap().starts_with("wgpu:"));
     let cpu = listen(&["--input", f, "--backend", "cpu"]);
     let (g, c) = (of_type(&gpu, "emotion"), of_type(&cpu, "emotion"));

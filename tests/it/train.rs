@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::common::{serd, text, Wav};
+use crate::common::{json_lines, serd, text, Wav};
 
 /// (base F0 Hz, F0 glide over the file as a factor, amplitude, vibrato depth).
 fn voice(emotion: &str) -> (f64, f64, f64, f64) {
@@ -70,6 +70,15 @@ fn corpus(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("corpus.csv");
     std::fs::write(&path, manifest).unwrap();
     path
+}
+
+/// `serd predict --backend cpu --model MODEL ARGS...`, which must succeed: its lines.
+fn predict(model: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["predict", "--backend", "cpu", "--model", model];
+    all.extend_from_slice(args);
+    let out = serd(&all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    json_lines(&out.stdout)
 }
 
 #[test]
@@ -183,20 +192,7 @@ fn train_eval_predict_on_a_separable_corpus() {
     // predict: one JSON object per file, in order; a bad file is one line and status 1.
     let sad = dir.path().join("s3_sadness_1.wav");
     let angry = dir.path().join("s2_anger_0.wav");
-    let out = serd(&[
-        "predict",
-        "--backend",
-        "cpu",
-        "--model",
-        o,
-        sad.to_str().unwrap(),
-        angry.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = predict(o, &[sad.to_str().unwrap(), angry.to_str().unwrap()]);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["label"], "sadness");
     assert_eq!(lines[1]["label"], "anger");
@@ -260,20 +256,7 @@ fn recordings_shorter_than_a_window_are_judged_whole() {
     assert_eq!(report["n"], 60, "no file left out as short: {report}");
     assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
     let sad = dir.path().join("s3_sadness_1.wav");
-    let out = serd(&[
-        "predict",
-        "--backend",
-        "cpu",
-        "--model",
-        o,
-        "--windows",
-        sad.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = predict(o, &["--windows", sad.to_str().unwrap()]);
     assert_eq!(lines.len(), 1, "one window, the whole file: {lines:?}");
     assert_eq!(lines[0]["t_start"], 0.0);
     assert!(
@@ -332,13 +315,7 @@ fn wgpu_and_cpu_backends_agree() {
     }
     let cpu = predict("cpu");
     assert!(cpu.status.success(), "{}", text(&cpu.stderr));
-    let parse = |o: &std::process::Output| -> Vec<serde_json::Value> {
-        text(&o.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    let (gpu, cpu) = (parse(&gpu), parse(&cpu));
+    let (gpu, cpu) = (json_lines(&gpu.stdout), json_lines(&cpu.stdout));
     assert_eq!(gpu.len(), 3);
     for (g, c) in gpu.iter().zip(&cpu) {
         assert_eq!(g["label"], c["label"]);
