@@ -50,6 +50,10 @@ pub fn select(backend: Backend) -> Result<Selected, NoAdapter> {
     match backend {
         Backend::Cpu => Ok(cpu()),
         Backend::Wgpu => wgpu(),
+        Backend::Auto if hardware_adapter() == Some(false) => {
+            log::info!("no hardware wgpu adapter; using the CPU backend");
+            Ok(cpu())
+        }
         Backend::Auto => Ok(match wgpu() {
             Ok(gpu) if !gpu.software => gpu,
             Ok(gpu) => {
@@ -65,6 +69,29 @@ pub fn select(backend: Backend) -> Result<Selected, NoAdapter> {
             }
         }),
     }
+}
+
+/// Whether wgpu sees an adapter that is not a software one, asked without opening a device:
+/// opening one on a software adapter starts its driver (lavapipe: its JIT compiler and worker
+/// threads, about 70 MB) for nothing when `auto` then picks the CPU backend. `None` when the
+/// answer is not at hand at once (never on native platforms); the caller then opens the device.
+fn hardware_adapter() -> Option<bool> {
+    use burn::tensor::wgpu::wgpu;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    crate::quiet::quietly(|| {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = std::pin::pin!(instance.enumerate_adapters(wgpu::Backends::all()));
+        match adapters.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(adapters) => Some(
+                adapters
+                    .iter()
+                    .any(|a| a.get_info().device_type != wgpu::DeviceType::Cpu),
+            ),
+            Poll::Pending => None,
+        }
+    })
 }
 
 fn wgpu() -> Result<Selected, NoAdapter> {
@@ -87,4 +114,24 @@ fn wgpu() -> Result<Selected, NoAdapter> {
         })
         .clone()
         .map_err(NoAdapter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auto` runs on wgpu exactly when the adapter wgpu opens is a hardware one (on CI, with
+    /// only lavapipe, it must say `cpu`), and the cheap probe never hides a hardware adapter.
+    #[test]
+    fn auto_uses_wgpu_only_on_a_hardware_adapter() {
+        let auto = select(Backend::Auto).expect("auto always has a device");
+        let probe = hardware_adapter();
+        match wgpu() {
+            Ok(gpu) if !gpu.software => {
+                assert_eq!(auto.name, gpu.name);
+                assert_ne!(probe, Some(false), "the probe missed {}", gpu.name);
+            }
+            _ => assert_eq!(auto.name, "cpu"),
+        }
+    }
 }
