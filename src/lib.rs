@@ -9,6 +9,7 @@
 pub mod audio;
 pub mod backend;
 pub mod cache;
+pub mod contain;
 pub mod corpus;
 pub mod dirs;
 pub mod extract;

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use crate::contain::contain;
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymphoniaError;
@@ -60,20 +61,22 @@ impl AudioFile {
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
         }
-        let probed = symphonia::default::get_probe()
-            .format(
+        let probed = contain(|| {
+            symphonia::default::get_probe().format(
                 &hint,
                 stream,
                 &FormatOptions::default(),
                 &MetadataOptions::default(),
             )
-            .map_err(|e| match e {
-                SymphoniaError::Unsupported(_) => DecodeError::Unrecognised,
-                SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    DecodeError::Header("file ends inside the header".into())
-                }
-                other => DecodeError::Header(other.to_string()),
-            })?;
+        })
+        .map_err(|panic| DecodeError::Header(format!("the decoder failed on it ({panic})")))?
+        .map_err(|e| match e {
+            SymphoniaError::Unsupported(_) => DecodeError::Unrecognised,
+            SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                DecodeError::Header("file ends inside the header".into())
+            }
+            other => DecodeError::Header(other.to_string()),
+        })?;
         let format = probed.format;
         let track = format
             .tracks()
@@ -118,29 +121,31 @@ impl AudioFile {
     /// Appends the next packet's samples, as mono, to `out`. `Ok(false)` at the end of the file.
     pub fn read(&mut self, out: &mut Vec<f32>) -> Result<bool, DecodeError> {
         loop {
-            let packet = match self.format.next_packet() {
-                Ok(p) => p,
-                // symphonia reports the end of the stream as an unexpected EOF.
-                Err(SymphoniaError::IoError(e))
-                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-                {
-                    return Ok(false)
-                }
-                Err(SymphoniaError::ResetRequired) => return Ok(false),
-                Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
-            };
+            let packet =
+                match contain(|| self.format.next_packet()).map_err(DecodeError::Corrupt)? {
+                    Ok(p) => p,
+                    // symphonia reports the end of the stream as an unexpected EOF.
+                    Err(SymphoniaError::IoError(e))
+                        if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                    {
+                        return Ok(false)
+                    }
+                    Err(SymphoniaError::ResetRequired) => return Ok(false),
+                    Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
+                };
             if packet.track_id() != self.track {
                 continue;
             }
-            let decoded = match self.decoder.decode(&packet) {
-                Ok(d) => d,
-                // A damaged packet in a compressed stream: skip it, as players do.
-                Err(SymphoniaError::DecodeError(e)) => {
-                    log::debug!("skipping an undecodable packet: {e}");
-                    continue;
-                }
-                Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
-            };
+            let decoded =
+                match contain(|| self.decoder.decode(&packet)).map_err(DecodeError::Corrupt)? {
+                    Ok(d) => d,
+                    // A damaged packet in a compressed stream: skip it, as players do.
+                    Err(SymphoniaError::DecodeError(e)) => {
+                        log::debug!("skipping an undecodable packet: {e}");
+                        continue;
+                    }
+                    Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
+                };
             let spec = *decoded.spec();
             let channels = spec.channels.count().max(1);
             let frames = decoded.frames();
