@@ -34,6 +34,12 @@ pub enum FoldError {
     TooFewSpeakers { folds: usize, speakers: usize },
     #[error("at least 2 folds are needed, not {0}")]
     FoldCount(usize),
+    /// Training a fold's network gave no finite validation loss in any epoch.
+    #[error(
+        "training diverged: no epoch gave a finite validation loss at learning rate {0:?}; try a \
+         lower --learning-rate"
+    )]
+    Diverged(f64),
 }
 
 /// A small deterministic generator (SplitMix64): reproducible shuffles without a dependency.

@@ -118,6 +118,20 @@ pub struct Cnn {
 }
 
 impl CnnConfig {
+    /// Why this configuration cannot make a network (read from a damaged `model.json`), if so.
+    pub fn problem(&self) -> Option<String> {
+        let sizes = [self.filters, self.kernel, self.stride, self.pool];
+        if sizes.contains(&0) {
+            return Some(format!(
+                "filters, kernel, stride and pool must be at least 1, not {sizes:?}"
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Some(format!("dropout {} is not a share below 1", self.dropout));
+        }
+        None
+    }
+
     /// A freshly initialised network on `device`.
     pub fn init(&self, device: &Device) -> Cnn {
         let channels_in = match self.layout {

@@ -143,6 +143,19 @@ impl ModelDir {
         if info.members == 0 {
             return Err(inconsistent("an ensemble of 0 networks".into()));
         }
+        if let Some(problem) = info.model.problem().or_else(|| info.scaler.problem()) {
+            return Err(inconsistent(problem));
+        }
+        if let Some(window) = info.window_s {
+            Windowing::sliding(window, info.hop_s.unwrap_or(window))
+                .map_err(|e| inconsistent(e.to_string()))?;
+        }
+        if !(0.0..=1.0).contains(&info.min_voiced) {
+            return Err(inconsistent(format!(
+                "min_voiced {} is not a share between 0 and 1",
+                info.min_voiced
+            )));
+        }
         let models = (0..info.members)
             .map(|member| {
                 let weights = dir.join(weights_file(member));
@@ -161,6 +174,15 @@ impl ModelDir {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Damaged weights can load and still give NaN: try the networks once on the mean input.
+        let probe = vec![0.0; n];
+        let outputs = fit::predict(&models, &[probe.as_slice()], device);
+        if outputs.iter().flatten().any(|p| !p.is_finite()) {
+            return Err(ModelError::Weights {
+                path: dir.to_path_buf(),
+                reason: "the networks give non-finite outputs (damaged weights)".into(),
+            });
+        }
         Ok((info, models))
     }
 }

@@ -57,6 +57,30 @@ impl Scaler {
     pub fn dimension(&self) -> usize {
         self.mean.len()
     }
+
+    /// Why this scaler cannot standardise (read from a damaged `model.json`), if so.
+    pub fn problem(&self) -> Option<String> {
+        if self.mean.len() != self.std.len() {
+            return Some(format!(
+                "{} means but {} deviations",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        if let Some(i) = self.mean.iter().position(|m| !m.is_finite()) {
+            return Some(format!(
+                "mean {} of feature {i} is not finite",
+                self.mean[i]
+            ));
+        }
+        if let Some(i) = self.std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+            return Some(format!(
+                "deviation {} of feature {i} is not a positive number",
+                self.std[i]
+            ));
+        }
+        None
+    }
 }
 
 #[cfg(test)]

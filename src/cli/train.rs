@@ -107,6 +107,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.epochs == 0 || args.ensemble == 0 {
         bail!("--batch, --epochs and --ensemble must be at least 1");
     }
+    if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
+        bail!(
+            "--learning-rate must be a positive number, not {}",
+            args.learning_rate
+        );
+    }
     if !(0.0..1.0).contains(&args.label_smoothing) {
         bail!(
             "--label-smoothing is a share from 0 up to (not including) 1, not {}",

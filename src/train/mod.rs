@@ -361,6 +361,9 @@ pub fn train_one<'a>(
             )
         })
         .unzip();
+    if logs.iter().any(|log: &FitLog| log.best_epoch == 0) {
+        return Err(folds::FoldError::Diverged(options.fit.learning_rate));
+    }
     let info = model_info(options, scaler);
     Ok((Predictor::new(info, models, device.clone()), logs))
 }

@@ -384,6 +384,34 @@ fn bad_training_requests_are_clear_errors() {
         ],
         "needs at least 10 files",
     );
+    // A learning rate that is not a positive number.
+    one_line(
+        &["train", "--data", s, "--out", o, "--learning-rate", "nan"],
+        "--learning-rate",
+    );
+    // A learning rate so large that training diverges: an error, not a saved random network.
+    one_line(
+        &[
+            "train",
+            "--data",
+            s,
+            "--out",
+            o,
+            "--cache",
+            c,
+            "--grouping",
+            "none",
+            "--folds",
+            "2",
+            "--epochs",
+            "2",
+            "--backend",
+            "cpu",
+            "--learning-rate",
+            "1e30",
+        ],
+        "training diverged",
+    );
     // Label smoothing of 1 would leave no signal in the targets.
     one_line(
         &["train", "--data", s, "--out", o, "--label-smoothing", "1"],
@@ -401,4 +429,34 @@ fn bad_training_requests_are_clear_errors() {
         ],
         "model.json",
     );
+    // Damaged copies of the bundled model: one line naming what is wrong, never a panic or a
+    // prediction made of NaN.
+    let wav = dir.path().join("f0.wav");
+    let damaged = |name: &str, damage: &dyn Fn(&Path, &mut serde_json::Value)| {
+        let copy = dir.path().join(name);
+        std::fs::create_dir_all(&copy).unwrap();
+        let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default");
+        for entry in std::fs::read_dir(&bundled).unwrap() {
+            let entry = entry.unwrap().path();
+            std::fs::copy(&entry, copy.join(entry.file_name().unwrap())).unwrap();
+        }
+        let info = copy.join("model.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&info).unwrap()).unwrap();
+        damage(&copy, &mut json);
+        std::fs::write(&info, json.to_string()).unwrap();
+        let dir = copy.to_str().unwrap().to_string();
+        one_line(&["predict", "--model", &dir, wav.to_str().unwrap()], name);
+    };
+    damaged("stride_0", &|_, j| j["model"]["stride"] = 0.into());
+    damaged("negative_window", &|_, j| j["window_s"] = (-2.0).into());
+    damaged("zero_deviation", &|_, j| j["scaler"]["std"][3] = 0.0.into());
+    damaged("nan_weights", &|dir, _| {
+        // All-ones bits are a NaN in every float format: the end of the file is tensor data.
+        let weights = dir.join("weights-0.bpk");
+        let mut bytes = std::fs::read(&weights).unwrap();
+        let n = bytes.len();
+        bytes[n - 4096..].fill(0xff);
+        std::fs::write(&weights, bytes).unwrap();
+    });
 }
