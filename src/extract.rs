@@ -167,7 +167,9 @@ pub fn run(
                             if extracted.windows.is_empty() {
                                 progress.suspend(|| {
                                     log::warn!(
-                                        "{}: {:.2} s of audio is shorter than one window: no output",
+                                        "{}: {:.2} s of audio is shorter than one window \
+                                         (openSMILE needs the window plus its last 10 ms frame): \
+                                         no output",
                                         path.display(),
                                         extracted.seconds
                                     )

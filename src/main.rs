@@ -62,9 +62,9 @@ struct ExtractArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// Files processed at once (default: one per core).
-    #[arg(short, long)]
-    jobs: Option<usize>,
+    /// Files processed at once, 1 to 256 (default: one per core).
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
     /// Audio files.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -108,7 +108,7 @@ fn extract(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     let windowing = cli::windowing(args.window, args.hop)?;
     if let Some(jobs) = args.jobs {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
+            .num_threads(usize::from(jobs))
             .build_global()
             .context("thread pool")?;
     }

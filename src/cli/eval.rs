@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::Args;
 
 use serd::backend::{self, Backend};
@@ -57,5 +58,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     eprintln!("{}", confusion.table());
     println!("{}", serde_json::to_string(&report)?);
+    if confusion.n() == 0 {
+        bail!(
+            "none of the {} files could be evaluated (the report lists why)",
+            dataset.items.len()
+        );
+    }
     Ok(())
 }

@@ -19,7 +19,8 @@ use serd::predict::{argmax, Predictor};
 /// {"file","label","confidence","probs":{class: probability}}, in the order given.
 ///
 /// A file's prediction is the mean of its windows' probabilities (windows with too little
-/// voiced speech are left out); a file shorter than one window of the model is judged by the
+/// voiced speech are left out; when none is voiced enough, the most voiced one decides, so even
+/// silence gets a label); a file shorter than one window of the model is judged by the
 /// functionals of all of it. With --windows, one object per classified window instead:
 /// {"file","t_start","t_end","label","confidence","probs","voiced"}, the windows and
 /// probabilities `serd listen --input FILE` reports. A file that cannot be read is reported on

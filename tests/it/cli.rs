@@ -144,6 +144,11 @@ fn usage_errors_exit_2_and_broken_pipe_exits_0() {
     );
     assert_eq!(serd(&["extract"]).status.code(), Some(2));
     assert_eq!(serd(&["frobnicate"]).status.code(), Some(2));
+    let tone = fixture("tone_16k.wav");
+    for jobs in ["0", "100000"] {
+        let out = serd(&["extract", "--jobs", jobs, tone.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}");
+    }
 
     // A reader that closes stdout at once: serd stops quietly with status 0.
     use std::process::{Command, Stdio};

@@ -417,6 +417,14 @@ fn bad_training_requests_are_clear_errors() {
         &["train", "--data", s, "--out", o, "--label-smoothing", "1"],
         "--label-smoothing",
     );
+    // Evaluation where no file can be read: the report, then an error.
+    let unreadable = dir.path().join("unreadable.csv");
+    std::fs::write(dir.path().join("text.wav"), "not audio\n".repeat(50)).unwrap();
+    std::fs::write(&unreadable, "path,label,speaker\ntext.wav,anger,s1\n").unwrap();
+    one_line(
+        &["eval", "--data", unreadable.to_str().unwrap(), "--cache", c],
+        "could be evaluated",
+    );
     // A model directory that is not one.
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(out_dir.join("model.json"), "{not json").unwrap();
