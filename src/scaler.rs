@@ -46,10 +46,12 @@ impl Scaler {
         }
     }
 
-    /// Standardises one row in place.
+    /// Standardises one row in place. A value that is not finite (a feature openSMILE could not
+    /// compute) becomes 0, the training mean, so one bad feature cannot make every probability NaN.
     pub fn apply(&self, row: &mut [f32]) {
         for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-            *x = (*x - m) / s;
+            let z = (*x - m) / s;
+            *x = if z.is_finite() { z } else { 0.0 };
         }
     }
 
@@ -86,6 +88,23 @@ impl Scaler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_that_is_not_finite_becomes_the_mean() {
+        let scaler = Scaler {
+            mean: vec![1.0, 2.0, 3.0],
+            std: vec![2.0, 2.0, 2.0],
+        };
+        let mut row = [f32::NAN, f32::INFINITY, 5.0];
+        scaler.apply(&mut row);
+        assert_eq!(row, [0.0, 0.0, 1.0]);
+        assert!(scaler.problem().is_none());
+        let broken = Scaler {
+            std: vec![2.0, 0.0, 2.0],
+            ..scaler
+        };
+        assert!(broken.problem().unwrap().contains("feature 1"));
+    }
 
     #[test]
     fn standardises_to_zero_mean_unit_variance() {
