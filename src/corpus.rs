@@ -481,7 +481,15 @@ fn scan(root: &Path) -> Result<Scan, CorpusError> {
         problems: Vec::new(),
     };
     let mut stack = vec![(root.to_path_buf(), 0usize)];
+    // Folders already searched, by canonical path: a symbolic link back up the tree (or two links
+    // to one folder) is searched once, not once per path that reaches it.
+    let mut visited = std::collections::HashSet::new();
     while let Some((dir, depth)) = stack.pop() {
+        if let Ok(canonical) = fs::canonicalize(&dir) {
+            if !visited.insert(canonical) {
+                continue;
+            }
+        }
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if depth == 0 => {
@@ -514,7 +522,7 @@ fn scan(root: &Path) -> Result<Scan, CorpusError> {
                 continue;
             }
             let path = entry.path();
-            // Follows symbolic links; MAX_DEPTH stops loops.
+            // Follows symbolic links (each folder once, by its canonical path).
             let meta = match fs::metadata(&path) {
                 Ok(meta) => meta,
                 Err(e) => {
@@ -1450,6 +1458,27 @@ mod tests {
         assert_eq!(source.problems.len(), 1);
         assert!(source.problems[0].path.ends_with("M12S04.wav"));
         assert!(source.problems[0].error.contains("contempt"));
+    }
+
+    /// Symbolic links back up the tree are searched once: three of them used to make the walk
+    /// grow as 3^16 (a hang); now the items are those of the real folders, without problems.
+    #[test]
+    fn folder_loops_through_symbolic_links_are_searched_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for name in [
+            "Actor_01/03-01-01-01-01-01-01.wav",
+            "Actor_02/03-01-05-01-02-01-02.wav",
+        ] {
+            touch(root, name);
+        }
+        for link in ["self", "self2", "self3"] {
+            std::os::unix::fs::symlink(".", root.join("Actor_01").join(link)).unwrap();
+        }
+        std::os::unix::fs::symlink("..", root.join("Actor_02/up")).unwrap();
+        let source = load(root).unwrap();
+        assert_eq!(source.items.len(), 2);
+        assert!(source.problems.is_empty(), "{:?}", source.problems);
     }
 
     #[test]
