@@ -9,22 +9,30 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::extract::{model_windows, FileError};
 use crate::features::{FeatureSet, Window, Windowing};
 
-const MAGIC: &[u8; 8] = b"SERDFC01";
+/// Format of an entry (02: a checksum of the entry ends it).
+const MAGIC: &[u8; 8] = b"SERDFC02";
 
 /// A folder of cached feature windows.
 #[derive(Clone, Debug)]
 pub struct Cache {
     dir: PathBuf,
+    /// Whether a failed write was reported: one warning per run, not one per file.
+    warned: Arc<AtomicBool>,
 }
 
 impl Cache {
     /// The cache in `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
+        Cache {
+            dir: dir.into(),
+            warned: Arc::default(),
+        }
     }
 
     /// `features` in serd's cache folder ([`crate::dirs::cache_root`]).
@@ -51,7 +59,13 @@ impl Cache {
         }
         let windows = model_windows(path, set, windowing)?.windows;
         if let Err(e) = self.store(&entry, key, &windows) {
-            log::warn!("cannot write the feature cache {}: {e}", entry.display());
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "cannot write the feature cache {}: {e} (features are extracted but not \
+                     kept; later failures are not reported)",
+                    entry.display()
+                );
+            }
         }
         Ok((windows, false))
     }
@@ -59,8 +73,11 @@ impl Cache {
     fn store(&self, entry: &Path, key: u64, windows: &[Window]) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
-        fs::write(&tmp, encode(key, windows))?;
-        fs::rename(&tmp, entry)
+        let written = fs::write(&tmp, encode(key, windows)).and_then(|()| fs::rename(&tmp, entry));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 }
 
@@ -90,8 +107,14 @@ fn key(bytes: &[u8], set: FeatureSet, windowing: Windowing) -> u64 {
         env!("CARGO_PKG_VERSION"),
         crate::opensmile::BUNDLE_ID
     );
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in params.as_bytes().iter().chain(bytes) {
+    fnv(fnv(FNV_OFFSET, params.as_bytes()), bytes)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, continuing from `h`.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     h
@@ -111,12 +134,19 @@ fn encode(key: u64, windows: &[Window]) -> Vec<u8> {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
+    let checksum = fnv(FNV_OFFSET, &out);
+    out.extend_from_slice(&checksum.to_le_bytes());
     out
 }
 
 /// Reads an entry back; `None` for anything unexpected (treated as a miss).
 fn decode(data: &[u8], key: u64, dimension: usize) -> Option<Vec<Window>> {
-    let mut r = Reader(data);
+    // A damaged entry (a flipped bit in a feature, too) fails its checksum.
+    let (body, checksum) = data.split_at_checked(data.len().checked_sub(8)?)?;
+    if fnv(FNV_OFFSET, body).to_le_bytes() != checksum {
+        return None;
+    }
+    let mut r = Reader(body);
     if r.take(8)? != MAGIC || r.u64()? != key {
         return None;
     }
@@ -235,5 +265,38 @@ mod tests {
             .unwrap();
         assert!(!hit);
         assert_eq!(again, windows);
+
+        // The structure intact, one feature value changed: the checksum catches it.
+        for entry in fs::read_dir(dir.path()).unwrap().flatten() {
+            let mut data = fs::read(entry.path()).unwrap();
+            let feature = data.len() - 8 - 4;
+            data[feature..feature + 4].copy_from_slice(&1e30f32.to_le_bytes());
+            fs::write(entry.path(), &data).unwrap();
+        }
+        let (again, hit) = cache
+            .windows(&tone, FeatureSet::Egemaps, Windowing::Whole)
+            .unwrap();
+        assert!(!hit);
+        assert_eq!(again, windows);
+    }
+
+    /// A cache folder that cannot be written (here: a file in its place) costs only the caching:
+    /// features still come back, and no temporary file is left behind.
+    #[test]
+    fn an_unwritable_cache_still_gives_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocked = dir.path().join("not-a-folder");
+        fs::write(&blocked, "").unwrap();
+        let cache = Cache::new(&blocked);
+        let tone = fixture("tone_16k.wav");
+        for _ in 0..2 {
+            let (windows, hit) = cache
+                .windows(&tone, FeatureSet::Egemaps, Windowing::Whole)
+                .unwrap();
+            assert!(!hit);
+            assert_eq!(windows.len(), 1);
+        }
+        assert!(cache.warned.load(Ordering::Relaxed));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }
