@@ -309,7 +309,16 @@ pub fn train_one<'a>(
         options.grouping,
         parts,
         options.fit.seed ^ 0x5EED,
-    )?;
+    )
+    .map_err(|_| folds::FoldError::NoValidation {
+        groups,
+        unit: match (options.grouping, groups) {
+            (Grouping::Speaker, 1) => "speaker",
+            (Grouping::Speaker, _) => "speakers",
+            (Grouping::None, 1) => "file",
+            (Grouping::None, _) => "files",
+        },
+    })?;
     let train = select(files.iter().copied(), &split, |p| p != 0);
     let valid = select(files.iter().copied(), &split, |p| p == 0);
 

@@ -384,6 +384,30 @@ fn bad_training_requests_are_clear_errors() {
         ],
         "needs at least 10 files",
     );
+    // Three speakers in two folds: one fold trains on a single speaker, leaving none to hold
+    // out for early stopping; the advice is more folds, not fewer.
+    let mut manifest = String::from("path,label,speaker\n");
+    for i in 0..6 {
+        writeln!(manifest, "f{i}.wav,anger,s{}", i / 2).unwrap();
+    }
+    let three = dir.path().join("three.csv");
+    std::fs::write(&three, manifest).unwrap();
+    one_line(
+        &[
+            "train",
+            "--data",
+            three.to_str().unwrap(),
+            "--out",
+            o,
+            "--cache",
+            c,
+            "--folds",
+            "2",
+            "--backend",
+            "cpu",
+        ],
+        "use more --folds",
+    );
     // A learning rate that is not a positive number.
     one_line(
         &["train", "--data", s, "--out", o, "--learning-rate", "nan"],
