@@ -65,7 +65,10 @@ impl AudioFile {
             symphonia::default::get_probe().format(
                 &hint,
                 stream,
-                &FormatOptions::default(),
+                &FormatOptions {
+                    enable_gapless: true,
+                    ..FormatOptions::default()
+                },
                 &MetadataOptions::default(),
             )
         })

@@ -161,4 +161,9 @@ fn compressed_and_aiff_fixtures_decode_like_the_wav() {
             assert!((a / b - 1.0).abs() < 0.1, "{name}: rms {a} vs {b}");
         }
     }
+    // Vorbis's encoder delay and end padding are trimmed (gapless decoding): the Ogg copy of
+    // the speech fixture is exactly as long as the WAV (without trimming: 156 samples longer).
+    let (_, wav) = decode_all(&fixture("speech_16k.wav"));
+    let (_, ogg) = decode_all(&fixture("speech_16k.ogg"));
+    assert_eq!(ogg.len(), wav.len());
 }
