@@ -36,11 +36,11 @@ pub enum FoldError {
     FoldCount(usize),
     /// A training part too small to hold out a validation split for early stopping.
     #[error(
-        "a fold's training part has only {groups} {unit}, and early stopping needs at least 2 to \
-         hold one out for validation; use more --folds (each training part then keeps more), or \
-         more data"
+        "a fold's training part has only one {unit}, and early stopping needs at least 2 to hold \
+         one out for validation; use more --folds (each training part then keeps more), or more \
+         data"
     )]
-    NoValidation { groups: usize, unit: &'static str },
+    NoValidation { unit: &'static str },
     /// Training a fold's network gave no finite validation loss in any epoch.
     #[error(
         "training diverged: no epoch gave a finite validation loss at learning rate {0:?}; try a \

@@ -310,13 +310,11 @@ pub fn train_one<'a>(
         parts,
         options.fit.seed ^ 0x5EED,
     )
+    // It fails only when there is a single group to split.
     .map_err(|_| folds::FoldError::NoValidation {
-        groups,
-        unit: match (options.grouping, groups) {
-            (Grouping::Speaker, 1) => "speaker",
-            (Grouping::Speaker, _) => "speakers",
-            (Grouping::None, 1) => "file",
-            (Grouping::None, _) => "files",
+        unit: match options.grouping {
+            Grouping::Speaker => "speaker",
+            Grouping::None => "file",
         },
     })?;
     let train = select(files.iter().copied(), &split, |p| p != 0);

@@ -364,24 +364,26 @@ fn bad_training_requests_are_clear_errors() {
     std::fs::write(&single, manifest).unwrap();
     let cache = dir.path().join("cache");
     let (s, c) = (single.to_str().unwrap(), cache.to_str().unwrap());
-    one_line(
-        &["train", "--data", s, "--out", o, "--cache", c],
-        "--grouping none",
-    );
-    one_line(
-        &[
+    // `serd train` on a manifest, with the shared cache and the CPU backend.
+    let train = |data: &str, extra: &[&str], needle: &str| {
+        let mut args = vec![
             "train",
             "--data",
-            s,
+            data,
             "--out",
             o,
             "--cache",
             c,
-            "--grouping",
-            "none",
-            "--folds",
-            "10",
-        ],
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        one_line(&args, needle);
+    };
+    train(s, &[], "--grouping none");
+    train(
+        s,
+        &["--grouping", "none", "--folds", "10"],
         "needs at least 10 files",
     );
     // Three speakers in two folds: one fold trains on a single speaker, leaving none to hold
@@ -392,55 +394,30 @@ fn bad_training_requests_are_clear_errors() {
     }
     let three = dir.path().join("three.csv");
     std::fs::write(&three, manifest).unwrap();
-    one_line(
-        &[
-            "train",
-            "--data",
-            three.to_str().unwrap(),
-            "--out",
-            o,
-            "--cache",
-            c,
-            "--folds",
-            "2",
-            "--backend",
-            "cpu",
-        ],
+    train(
+        three.to_str().unwrap(),
+        &["--folds", "2"],
         "use more --folds",
     );
     // A learning rate that is not a positive number.
-    one_line(
-        &["train", "--data", s, "--out", o, "--learning-rate", "nan"],
-        "--learning-rate",
-    );
+    train(s, &["--learning-rate", "nan"], "--learning-rate");
     // A learning rate so large that training diverges: an error, not a saved random network.
-    one_line(
+    train(
+        s,
         &[
-            "train",
-            "--data",
-            s,
-            "--out",
-            o,
-            "--cache",
-            c,
             "--grouping",
             "none",
             "--folds",
             "2",
             "--epochs",
             "2",
-            "--backend",
-            "cpu",
             "--learning-rate",
             "1e30",
         ],
         "training diverged",
     );
     // Label smoothing of 1 would leave no signal in the targets.
-    one_line(
-        &["train", "--data", s, "--out", o, "--label-smoothing", "1"],
-        "--label-smoothing",
-    );
+    train(s, &["--label-smoothing", "1"], "--label-smoothing");
     // Evaluation where no file can be read: the report, then an error.
     let unreadable = dir.path().join("unreadable.csv");
     std::fs::write(dir.path().join("text.wav"), "not audio\n".repeat(50)).unwrap();
