@@ -146,6 +146,8 @@ pub struct Source {
     pub left_out: BTreeMap<String, usize>,
     /// Files that could not be used.
     pub problems: Vec<Problem>,
+    /// Usable items with no speaker given (manifest rows without one): each is its own speaker.
+    pub speakerless: usize,
 }
 
 /// What one source contributed to a [`Dataset`].
@@ -161,6 +163,9 @@ pub struct SourceSummary {
     pub counts: BTreeMap<Emotion, usize>,
     pub left_out: BTreeMap<String, usize>,
     pub problems: Vec<Problem>,
+    /// See [`Source::speakerless`].
+    #[serde(skip)]
+    pub speakerless: usize,
 }
 
 /// Items from all data sources of a run.
@@ -329,6 +334,7 @@ impl Source {
             counts: class_counts(&self.items),
             left_out: self.left_out.clone(),
             problems: self.problems.clone(),
+            speakerless: self.speakerless,
         }
     }
 
@@ -340,6 +346,7 @@ impl Source {
             items: Vec::new(),
             left_out: BTreeMap::new(),
             problems: Vec::new(),
+            speakerless: 0,
         }
     }
 
@@ -1029,9 +1036,17 @@ fn shemo_word(word: &str) -> Option<Label> {
 // CSV manifests
 
 fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
-    let text = fs::read_to_string(path).map_err(|e| CorpusError::Read {
+    let bytes = fs::read(path).map_err(|e| CorpusError::Read {
         path: path.to_path_buf(),
         source: e,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        CorpusError::Manifest {
+            path: path.to_path_buf(),
+            detail: format!("line {line}: not UTF-8 text (save the manifest as UTF-8)"),
+        }
     })?;
     let records = parse_csv(&text).map_err(|detail| CorpusError::Manifest {
         path: path.to_path_buf(),
@@ -1068,9 +1083,8 @@ fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
         .unwrap_or_default();
     let mut source = Source::new(path, Kind::Manifest, format!("manifest:{name}"));
     let base = path.parent().unwrap_or(Path::new(""));
-    let mut own_speaker = 0usize;
     for (line, fields) in records {
-        let field = |i: usize| fields.get(i).map(|f| f.trim()).unwrap_or("");
+        let field = |i: usize| fields.get(i).map(String::as_str).unwrap_or("");
         let (file, label) = (field(path_col), field(label_col));
         if file.is_empty() {
             source.problem(path.to_path_buf(), format!("line {line}: no path"));
@@ -1104,23 +1118,11 @@ fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
         }
         let speaker = speaker_col.map(field).unwrap_or("");
         if speaker.is_empty() {
-            own_speaker += 1;
+            source.speakerless += 1;
             source.keep(full, emotion, file);
         } else {
             source.keep(full, emotion, speaker);
         }
-    }
-    if own_speaker > 0 {
-        let which = if speaker_col.is_some() {
-            format!("{own_speaker} rows have an empty speaker")
-        } else {
-            "no speaker column".to_string()
-        };
-        log::warn!(
-            "{}: {which}, so each such file counts as its own speaker \
-             and grouped folds cannot keep a speaker's files together",
-            path.display()
-        );
     }
     Ok(source)
 }
@@ -1135,50 +1137,45 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Vec::new();
     let mut record = Vec::new();
-    let mut field = String::new();
+    let mut field = Field::default();
     let mut line = 1usize;
     let mut record_line = 1usize;
     let mut quoted_since: Option<usize> = None;
-    // True right after a field's opening position: only there does a quote open a quoted field.
-    let mut at_field_start = true;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if quoted_since.is_some() {
             match c {
                 '"' if chars.peek() == Some(&'"') => {
                     chars.next();
-                    field.push('"');
+                    field.text.push('"');
                 }
-                '"' => quoted_since = None,
+                '"' => {
+                    quoted_since = None;
+                    field.quoted = Some(field.text.len());
+                }
                 '\n' => {
                     line += 1;
-                    field.push(c);
+                    field.text.push(c);
                 }
-                _ => field.push(c),
+                _ => field.text.push(c),
             }
             continue;
         }
         match c {
-            '"' if at_field_start => {
+            // Only a quote that opens a field (after blanks) makes it a quoted field.
+            '"' if field.quoted.is_none() && field.text.trim().is_empty() => {
+                field.text.clear();
                 quoted_since = Some(line);
-                at_field_start = false;
             }
-            ',' => {
-                record.push(std::mem::take(&mut field));
-                at_field_start = true;
-            }
+            ',' => record.push(std::mem::take(&mut field).finish()),
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' | '\r' => {
-                record.push(std::mem::take(&mut field));
+                record.push(std::mem::take(&mut field).finish());
                 records.push((record_line, std::mem::take(&mut record)));
                 line += 1;
                 record_line = line;
-                at_field_start = true;
             }
-            _ => {
-                field.push(c);
-                at_field_start = false;
-            }
+            _ => field.text.push(c),
         }
     }
     if let Some(start) = quoted_since {
@@ -1186,11 +1183,32 @@ fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
             "unterminated quoted field starting on line {start}"
         ));
     }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
+    if !field.text.is_empty() || field.quoted.is_some() || !record.is_empty() {
+        record.push(field.finish());
         records.push((record_line, record));
     }
     Ok(records)
+}
+
+/// A CSV field being read.
+#[derive(Default)]
+struct Field {
+    text: String,
+    /// For a quoted field, where its closing quote was in `text`.
+    quoted: Option<usize>,
+}
+
+impl Field {
+    /// The field's value: blanks around it are dropped, those inside quotes kept.
+    fn finish(mut self) -> String {
+        match self.quoted {
+            Some(end) => {
+                let after = self.text.split_off(end);
+                self.text + after.trim_end()
+            }
+            None => self.text.trim().to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1717,6 +1735,7 @@ mod tests {
         touch(root, "audio/b, with comma.wav");
         touch(root, "audio/say \"hi\".wav");
         touch(root, "audio/d.wav");
+        touch(root, "audio/ends in space .wav ");
         let elsewhere = tempfile::tempdir().unwrap();
         let absolute = touch(elsewhere.path(), "e.wav");
         let csv = format!(
@@ -1729,7 +1748,8 @@ mod tests {
              6,neutral,audio/missing.wav,spk3,\r\n\
              \r\n\
              7,surprise,{},,\r\n\
-             8,,audio/d.wav,spk2,\r\n",
+             8,,audio/d.wav,spk2,\r\n\
+             9,anger, \"audio/ends in space .wav \" ,spk1,\r\n",
             absolute.display()
         );
         let manifest = write(root, "train.csv", &csv);
@@ -1756,6 +1776,13 @@ mod tests {
                 corpus: "manifest:train".into(),
             },
             Item {
+                // Blanks inside quotes are part of the path.
+                path: root.join("audio/ends in space .wav "),
+                label: Anger,
+                speaker: "manifest:train:spk1".into(),
+                corpus: "manifest:train".into(),
+            },
+            Item {
                 path: absolute.clone(),
                 label: Surprise,
                 // No speaker on that row: the file is its own speaker.
@@ -1765,6 +1792,7 @@ mod tests {
         ];
         expected.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(source.items, expected);
+        assert_eq!(source.speakerless, 1);
         assert_eq!(source.left_out, counts(&[("fear", 2)]));
         assert_eq!(source.problems.len(), 2);
         let missing = source
@@ -1802,6 +1830,7 @@ mod tests {
                 row("two.wav", Surprise, "manifest:set:x/two.wav"),
             ]
         );
+        assert_eq!(source.speakerless, 2);
         // A left-out label is counted, not checked for existence.
         assert_eq!(source.left_out, counts(&[("calm", 1)]));
         assert!(source.problems.is_empty());
@@ -1828,6 +1857,14 @@ mod tests {
 
         let empty = write(root, "c.csv", "\n\n");
         assert!(matches!(load(&empty), Err(CorpusError::Manifest { .. })));
+
+        let latin1 = root.join("f.csv");
+        fs::write(&latin1, b"path,label\nok.wav,anger\ncaf\xe9.wav,anger\n").unwrap();
+        let err = load(&latin1).unwrap_err().to_string();
+        assert!(
+            err.contains("f.csv") && err.contains("line 3: not UTF-8"),
+            "{err}"
+        );
 
         let unterminated = write(root, "d.csv", "path,label\n\"x.wav,anger\n");
         let err = load(&unterminated).unwrap_err();
@@ -1868,6 +1905,11 @@ mod tests {
             vec![(1, vec!["5\" disk".into(), String::new()])]
         );
         assert_eq!(parse_csv("").unwrap(), Vec::<(usize, Vec<String>)>::new());
+        // Blanks around a field are dropped; inside quotes they are part of the value.
+        assert_eq!(
+            parse_csv(" a b , \"  c d \" ,\" e\"x \n").unwrap(),
+            vec![(1, vec!["a b".into(), "  c d ".into(), " ex".into()])]
+        );
         assert!(parse_csv("a\n\"b").unwrap_err().contains("line 2"));
     }
 

@@ -130,6 +130,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     for problem in dataset.problems() {
         log::warn!("{}: {} (skipped)", problem.path.display(), problem.error);
     }
+    for source in dataset.sources.iter().filter(|s| s.speakerless > 0) {
+        if args.grouping == Grouping::Speaker {
+            log::warn!(
+                "{}: {} files have no speaker, so each counts as its own speaker and grouped \
+                 folds cannot keep a speaker's files together",
+                source.root.display(),
+                source.speakerless
+            );
+        }
+    }
     let left_out = dataset.left_out();
     if !left_out.is_empty() {
         let list: Vec<String> = left_out.iter().map(|(l, n)| format!("{l} {n}")).collect();
