@@ -5,9 +5,11 @@
     cargo build --release && python3 benches/extract.py [--runs 5]
 
 1. One long file (>= 3 min of espeak-ng speech, 16 kHz): eGeMAPS and ComParE functionals of the
-   whole file. serd: wall time of the `serd extract` command (process start, decoding and output
-   included); opensmile-python: wall time of `Smile.process_file` inside Python (interpreter start
-   and import excluded). Runs alternate between the two; medians and the ratio are printed.
+   whole file. serd: wall and CPU time of the `serd extract` command (process start, decoding and
+   output included), by default (one file: the feature set split across two openSMILE threads)
+   and with `--jobs 1` (one openSMILE instance, as opensmile-python); opensmile-python: wall time
+   of `Smile.process_file` inside Python (interpreter start and import excluded). Runs alternate
+   between the three; medians and the ratios are printed.
 2. A batch of 48 files of ~6 s: `serd extract --jobs 1` vs `--jobs 2` (default: all cores), wall
    and CPU time of the process (user + sys of the child), showing both cores in use.
 """
@@ -81,16 +83,21 @@ def main():
         sh(SERD, "extract", long, stdout=subprocess.DEVNULL)  # unpacks the bundle once
         for name, fs in (("egemaps", opensmile.FeatureSet.eGeMAPSv02), ("compare", opensmile.FeatureSet.ComParE_2016)):
             smile = opensmile.Smile(feature_set=fs)
-            ours, theirs = [], []
+            ours, single, theirs = [], [], []
             for _ in range(runs):
-                ours.append(time_serd(["--features", name, long])[0])
+                ours.append(time_serd(["--features", name, long]))
+                single.append(time_serd(["--features", name, "--jobs", "1", long]))
                 t = time.perf_counter()
                 smile.process_file(long)
                 theirs.append(time.perf_counter() - t)
-            a, b = statistics.median(ours), statistics.median(theirs)
-            print(f"{name}: serd extract {a:.3f} s (RTF {a / seconds:.4f}), opensmile-python process_file "
-                  f"{b:.3f} s (RTF {b / seconds:.4f}), ratio serd/python {a / b:.3f}  "
-                  f"[serd {' '.join(f'{x:.2f}' for x in ours)}; python {' '.join(f'{x:.2f}' for x in theirs)}]")
+            b = statistics.median(theirs)
+            for label, res in (("serd extract", ours), ("serd extract --jobs 1", single)):
+                a = statistics.median(r[0] for r in res)
+                cpu = statistics.median(r[1] for r in res)
+                print(f"{name}: {label} {a:.3f} s (RTF {a / seconds:.4f}, CPU {cpu:.3f} s), "
+                      f"ratio serd/python {a / b:.3f}  [{' '.join(f'{r[0]:.2f}' for r in res)}]")
+            print(f"{name}: opensmile-python process_file {b:.3f} s (RTF {b / seconds:.4f})  "
+                  f"[{' '.join(f'{x:.2f}' for x in theirs)}]")
         one, two = [], []
         for _ in range(runs):
             one.append(time_serd(["--jobs", "1", *batch]))

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::audio::decode::{AudioFile, DecodeError};
 use crate::audio::resample::{ResampleError, Resampler};
-use crate::features::{self, Extractor, FeatureSet, Window, Windowing, SAMPLE_RATE};
+use crate::features::{self, Extractor, FeatureSet, Threads, Window, Windowing, SAMPLE_RATE};
 
 /// Samples gathered from the decoder before they go on to the resampler and openSMILE.
 const BLOCK: usize = 8_192;
@@ -43,15 +43,17 @@ pub struct Extracted {
     pub channels: usize,
 }
 
-/// Extracts the functionals of `path` with the given feature set and windowing.
+/// Extracts the functionals of `path` with the given feature set and windowing, with one or two
+/// openSMILE threads (the same features either way).
 pub fn extract_file(
     path: &Path,
     set: FeatureSet,
     windowing: Windowing,
+    threads: Threads,
 ) -> Result<Extracted, FileError> {
     let mut file = AudioFile::open(path)?;
     let mut resampler = Resampler::new(file.rate(), SAMPLE_RATE)?;
-    let mut extractor = Extractor::new(set, windowing)?;
+    let mut extractor = Extractor::new(set, windowing, threads)?;
     let (mut block, mut resampled, mut windows) =
         (Vec::with_capacity(2 * BLOCK), Vec::new(), Vec::new());
     let mut samples = 0usize;
@@ -88,22 +90,24 @@ pub fn extract_file(
 /// The windows a model judges `path` by (training, `eval`, `predict`): its windows, or, when the
 /// file is shorter than one window, one window of the whole file (the functionals over all of
 /// it), so that a short recording is still classified rather than refused. `serd extract` and
-/// `serd listen` keep to whole windows.
+/// `serd listen` keep to whole windows. One openSMILE thread: its callers run files side by side.
 pub fn model_windows(
     path: &Path,
     set: FeatureSet,
     windowing: Windowing,
 ) -> Result<Extracted, FileError> {
-    let extracted = extract_file(path, set, windowing)?;
+    let extracted = extract_file(path, set, windowing, Threads::One)?;
     if extracted.windows.is_empty() && windowing != Windowing::Whole {
-        return extract_file(path, set, Windowing::Whole);
+        return extract_file(path, set, Windowing::Whole, Threads::One);
     }
     Ok(extracted)
 }
 
 /// Names of a feature set's functionals, as openSMILE gives them.
 pub fn feature_names(set: FeatureSet) -> Result<Vec<String>, features::Error> {
-    Ok(Extractor::new(set, Windowing::Whole)?.names().to_vec())
+    Ok(Extractor::new(set, Windowing::Whole, Threads::One)?
+        .names()
+        .to_vec())
 }
 
 /// Output format of `serd extract`.
@@ -124,7 +128,8 @@ pub struct Summary {
 }
 
 /// Extracts every file in parallel and writes the windows to `out` in input order. A file that
-/// fails is reported on stderr (one line: path and problem) and skipped; the others go on.
+/// fails is reported on stderr (one line: path and problem) and skipped; the others go on. With
+/// fewer files than worker threads, each file's features are computed on two threads.
 pub fn run(
     files: &[PathBuf],
     set: FeatureSet,
@@ -135,6 +140,11 @@ pub fn run(
     let names = feature_names(set).map_err(io::Error::other)?;
     let progress = progress_bar(files.len());
     let cancel = AtomicBool::new(false);
+    let threads = if files.len() < rayon::current_num_threads() {
+        Threads::Two
+    } else {
+        Threads::One
+    };
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut summary = Summary {
         files: files.len(),
@@ -150,7 +160,7 @@ pub fn run(
                 .enumerate()
                 .for_each_with(tx, |tx, (i, path)| {
                     if !cancel.load(Ordering::Relaxed) {
-                        let _ = tx.send((i, extract_file(path, set, windowing)));
+                        let _ = tx.send((i, extract_file(path, set, windowing, threads)));
                     }
                 });
         });

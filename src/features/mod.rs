@@ -1,14 +1,18 @@
 //! Streaming openSMILE functionals: push 16 kHz samples in chunks of any size, get windows back.
 //!
-//! One openSMILE instance runs per stream, with serd's own source and sink configuration
-//! (`conf/`) around the unchanged eGeMAPSv02 / ComParE_2016 feature sets:
+//! One openSMILE instance per stream, or two that share its work ([`Threads`], `graph.rs`), runs
+//! the unchanged eGeMAPSv02 / ComParE_2016 components with serd's own source and sinks:
 //! - samples go in as 16-bit PCM through the external audio source, exactly as opensmile-python
 //!   feeds them (`int16(x * 32768)`), so features match its `process_file` bit for bit;
 //! - windows are openSMILE's own: the functionals run in `fixed` frame mode (window/hop), or in
 //!   `full` mode for one vector over the whole input; the low-level descriptors are computed once
 //!   for the stream, not once per window;
 //! - levels are ring buffers in windowed mode, so an endless stream runs in bounded memory;
-//! - a second sink reads the low-level descriptors, whose F0 gives each window's voiced share.
+//! - each functionals level has a sink of its own (serd puts the columns in openSMILE's order), and
+//!   one more reads the smoothed low-level descriptor level holding F0, which gives each window's
+//!   voiced share. That level is read directly, not through the stock `lld` concatenation, whose
+//!   other (unlagged) input would fill its small buffer while the lagged F0 is pending and stall
+//!   the pipeline; components no sink needs (that concatenation among them) are not run.
 //!
 //! The same type serves files (`serd extract`, training) and live audio (`serd listen`): that is
 //! what keeps training and serving features identical.
@@ -20,6 +24,9 @@ use crossbeam_channel::Receiver;
 use serde::{Deserialize, Serialize};
 
 use crate::opensmile::{self, Running, SinkFrame, Smile};
+use graph::{Graph, Part, Split, VOICING_SINK};
+
+mod graph;
 
 /// The sample rate every feature extraction runs at.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -61,6 +68,24 @@ impl FeatureSet {
         }
     }
 
+    /// Where [`Threads::Two`] cuts the feature set's graph: the first part gets the slowest
+    /// chains (measured with openSMILE's `profiling` option: pitch, jitter/shimmer, and for
+    /// eGeMAPS the formants and harmonics), the second the spectral rest.
+    fn split(self) -> Split {
+        match self {
+            // The voiced-segment functionals read both the pitch-based descriptors (jitter,
+            // shimmer, harmonics, formants) and the spectral ones: each part computes one side.
+            FeatureSet::Egemaps => Split {
+                first: &["egemapsv02_functionalsMeanStddevVoiced"],
+                divided: Some("egemapsv02_functionalsMVRVoiced"),
+            },
+            FeatureSet::Compare => Split {
+                first: &["is13_functionalsNz", "is13_functionalsF0"],
+                divided: None,
+            },
+        }
+    }
+
     fn config(self) -> &'static str {
         match self {
             FeatureSet::Egemaps => "egemaps/v02/eGeMAPSv02.conf",
@@ -83,6 +108,17 @@ impl FeatureSet {
             FeatureSet::Compare => "F0final_sma",
         }
     }
+}
+
+/// How many openSMILE instances, each on a thread of its own, compute one stream's features.
+/// The features are the same either way, bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Threads {
+    /// One instance: the least CPU time, for running many streams (files) side by side.
+    One,
+    /// The feature set's components split across two instances: a single stream is done sooner
+    /// on two cores, for some more CPU time in all (components both halves need run twice).
+    Two,
 }
 
 /// How the input is cut into windows.
@@ -115,6 +151,8 @@ impl Windowing {
 pub enum Error {
     #[error(transparent)]
     OpenSmile(#[from] opensmile::Error),
+    #[error(transparent)]
+    Config(#[from] graph::Error),
     #[error("{0}")]
     Windowing(String),
     #[error("openSMILE delivers {got} features for {set}, expected {expected}")]
@@ -140,16 +178,17 @@ pub struct Window {
     pub features: Vec<f32>,
 }
 
-const FUNC_SINK: usize = 0;
-const LLD_SINK: usize = 1;
-
 /// A streaming openSMILE feature extractor at [`SAMPLE_RATE`].
 pub struct Extractor {
-    run: Option<Running>,
+    /// The running instances; empty once one has stopped.
+    runs: Vec<Running>,
     rx: Receiver<SinkFrame>,
     names: Vec<String>,
     f0: usize,
     windowing: Windowing,
+    /// Frames of each functionals sink (sinks tagged by their columns' place in the output),
+    /// waiting for the other sinks' frame of the same window.
+    columns: Vec<VecDeque<SinkFrame>>,
     /// Functionals frames waiting for the voicing of their whole span.
     pending: VecDeque<SinkFrame>,
     /// (start time, voiced) of low-level frames not yet behind every future window.
@@ -164,18 +203,20 @@ pub struct Extractor {
 }
 
 impl Extractor {
-    pub fn new(set: FeatureSet, windowing: Windowing) -> Result<Extractor, Error> {
+    pub fn new(
+        set: FeatureSet,
+        windowing: Windowing,
+        threads: Threads,
+    ) -> Result<Extractor, Error> {
         let rt = opensmile::Runtime::get()?;
         let dir = rt.config_dir();
         let path = |p: &str| dir.join(p).to_string_lossy().into_owned();
         let mut options = vec![
             ("source", path("serd/source.conf.inc")),
-            ("sink", path("serd/sinks.conf.inc")),
             ("frameModeFunctionalsConf", path("serd/frame_mode.conf.inc")),
             ("bufferModeRbConf", path("shared/BufferModeRb.conf.inc")),
             ("sampleRate", SAMPLE_RATE.to_string()),
             ("serdWaveBuffer", WAVE_BUFFER.to_string()),
-            ("serdVoicingLevel", set.f0_level().to_string()),
         ];
         match windowing {
             // The whole-input functionals need every frame anyway: a growing input buffer lets the
@@ -197,8 +238,41 @@ impl Extractor {
                 ]);
             }
         }
-        let mut smile = Smile::new(&dir.join(set.config()), &options)?;
-        let names = smile.sink_names("extsink")?;
+        let graph = Graph::load(&dir.join(set.config()))?;
+        let split = (threads == Threads::Two).then(|| set.split());
+        let parts = graph.parts(set.f0_level(), split)?;
+        // The output has the levels in the configuration's order; within a level divided between
+        // the parts, the first part's columns come first. A sink's tag is its place in that order.
+        let mut order = Vec::new();
+        for level in graph.functionals()? {
+            for (p, part) in parts.iter().enumerate() {
+                if let Some(i) = part.levels.iter().position(|l| *l == level) {
+                    order.push((p, i));
+                }
+            }
+        }
+        let voicing_tag = order.len();
+        // Unbounded, but never long: push() drains it while it waits on openSMILE, and openSMILE
+        // only produces frames for input it was given.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut smiles = Vec::new();
+        let mut names = vec![Vec::new(); order.len()];
+        let mut f0 = None;
+        for (p, part) in parts.iter().enumerate() {
+            let mut smile = Smile::new(&part.config, &options)?;
+            for (tag, _) in order.iter().enumerate().filter(|(_, (q, _))| *q == p) {
+                let sink = Part::sink(order[tag].1);
+                names[tag] = smile.sink_names(&sink)?;
+                smile.connect_sink(&sink, tag, tx.clone())?;
+            }
+            if part.voicing {
+                let lld = smile.sink_names(VOICING_SINK)?;
+                f0 = lld.iter().position(|n| n == set.f0_descriptor());
+                smile.connect_sink(VOICING_SINK, voicing_tag, tx.clone())?;
+            }
+            smiles.push(smile);
+        }
+        let names: Vec<String> = names.concat();
         if names.len() != set.dimension() {
             return Err(Error::FeatureCount {
                 set: set.name(),
@@ -206,25 +280,21 @@ impl Extractor {
                 expected: set.dimension(),
             });
         }
-        let f0 = smile
-            .sink_names("lldsink")?
-            .iter()
-            .position(|n| n == set.f0_descriptor())
-            .ok_or_else(|| {
-                opensmile::Error::Invalid(format!("no {} descriptor", set.f0_descriptor()))
-            })?;
-        // Unbounded, but never long: push() drains it while it waits on openSMILE, and openSMILE
-        // only produces frames for input it was given.
-        let (tx, rx) = crossbeam_channel::unbounded();
-        smile.connect_sink("extsink", tx.clone())?;
-        smile.connect_sink("lldsink", tx)?;
-        let run = smile.start("serd-opensmile")?;
+        let f0 = f0.ok_or_else(|| {
+            opensmile::Error::Invalid(format!("no {} descriptor", set.f0_descriptor()))
+        })?;
+        let runs = smiles
+            .into_iter()
+            .enumerate()
+            .map(|(p, smile)| smile.start(&format!("serd-opensmile{p}")))
+            .collect::<Result<_, _>>()?;
         Ok(Extractor {
-            run: Some(run),
+            runs,
             rx,
             names,
             f0,
             windowing,
+            columns: vec![VecDeque::new(); order.len()],
             pending: VecDeque::new(),
             voicing: VecDeque::new(),
             lld_until: 0.0,
@@ -242,16 +312,19 @@ impl Extractor {
     /// Feeds samples in [-1, 1) at [`SAMPLE_RATE`]; appends the windows completed so far to `out`.
     /// Blocks while openSMILE's input buffer is full.
     pub fn push(&mut self, samples: &[f32], out: &mut Vec<Window>) -> Result<(), Error> {
-        let Some(run) = self.run.take() else {
-            return Err(Error::Stopped);
-        };
-        let result = self.write_all(&run, samples);
-        if let Err(Error::Stopped) = result {
-            // openSMILE's run ended early: its own error says why.
-            run.join()?;
+        let runs = std::mem::take(&mut self.runs);
+        if runs.is_empty() {
             return Err(Error::Stopped);
         }
-        self.run = Some(run);
+        let result = self.write_all(&runs, samples);
+        if let Err(Error::Stopped) = result {
+            // An openSMILE run ended early: its own error says why.
+            for run in runs {
+                run.join()?;
+            }
+            return Err(Error::Stopped);
+        }
+        self.runs = runs;
         result?;
         self.samples += samples.len() as u64;
         self.drain(None);
@@ -272,17 +345,19 @@ impl Extractor {
         self.rx.clone()
     }
 
-    fn write_all(&mut self, run: &Running, samples: &[f32]) -> Result<(), Error> {
+    fn write_all(&mut self, runs: &[Running], samples: &[f32]) -> Result<(), Error> {
         for chunk in samples.chunks(WRITE_CHUNK) {
             self.pcm.clear();
             // As opensmile-python: scale by 2^15 and truncate toward zero (saturating).
             self.pcm.extend(chunk.iter().map(|&x| (x * 32768.0) as i16));
-            while !run.write(&self.pcm)? {
-                if run.is_finished() {
-                    return Err(Error::Stopped);
+            for run in runs {
+                while !run.write(&self.pcm)? {
+                    if run.is_finished() {
+                        return Err(Error::Stopped);
+                    }
+                    // openSMILE's buffer is full: collect its output while it works through it.
+                    self.drain(Some(Duration::from_millis(2)));
                 }
-                // openSMILE's buffer is full: collect its output while it works through it.
-                self.drain(Some(Duration::from_millis(2)));
             }
         }
         Ok(())
@@ -290,9 +365,16 @@ impl Extractor {
 
     /// Ends the input, waits for openSMILE to flush, and appends the remaining windows to `out`.
     pub fn finish(mut self, out: &mut Vec<Window>) -> Result<(), Error> {
-        let run = self.run.take().ok_or(Error::Stopped)?;
-        run.end_input()?;
-        run.join()?;
+        let runs = std::mem::take(&mut self.runs);
+        if runs.is_empty() {
+            return Err(Error::Stopped);
+        }
+        for run in &runs {
+            run.end_input()?;
+        }
+        for run in runs {
+            run.join()?;
+        }
         self.drain(None);
         let first = out.len();
         self.emit(out, true);
@@ -320,14 +402,27 @@ impl Extractor {
     }
 
     fn accept(&mut self, frame: SinkFrame) {
-        match frame.sink {
-            FUNC_SINK => self.pending.push_back(frame),
-            LLD_SINK => {
-                let voiced = frame.values.get(self.f0).is_some_and(|&f0| f0 > 0.0);
-                self.voicing.push_back((frame.time, voiced));
-                self.lld_until = frame.time + 1.0 / LLD_RATE;
+        if frame.sink == self.columns.len() {
+            let voiced = frame.values.get(self.f0).is_some_and(|&f0| f0 > 0.0);
+            self.voicing.push_back((frame.time, voiced));
+            self.lld_until = frame.time + 1.0 / LLD_RATE;
+            return;
+        }
+        let Some(column) = self.columns.get_mut(frame.sink) else {
+            return;
+        };
+        column.push_back(frame);
+        // Every sink delivers each window once, in time order: the fronts are one window.
+        while self.columns.iter().all(|c| !c.is_empty()) {
+            let mut parts = self.columns.iter_mut().filter_map(VecDeque::pop_front);
+            let Some(mut window) = parts.next() else {
+                return;
+            };
+            for part in parts {
+                debug_assert!((part.time - window.time).abs() < 1e-6, "sinks out of step");
+                window.values.extend_from_slice(&part.values);
             }
-            _ => {}
+            self.pending.push_back(window);
         }
     }
 

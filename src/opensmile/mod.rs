@@ -136,7 +136,7 @@ impl Runtime {
 /// One frame delivered by an external sink: `values` of the frame starting at `time`.
 #[derive(Debug, Clone)]
 pub struct SinkFrame {
-    /// Index of the sink, in the order of [`Smile::connect_sink`] calls.
+    /// The tag its sink was connected with ([`Smile::connect_sink`]).
     pub sink: usize,
     pub time: f64,
     pub length: f64,
@@ -144,7 +144,7 @@ pub struct SinkFrame {
 }
 
 struct SinkContext {
-    index: usize,
+    tag: usize,
     tx: Sender<SinkFrame>,
 }
 
@@ -253,14 +253,15 @@ impl Smile {
             .collect()
     }
 
-    /// Sends every frame that the external sink `component` reads to `tx`, tagged with the
-    /// index of this call (0 for the first sink connected, 1 for the second, ...).
-    pub fn connect_sink(&mut self, component: &str, tx: Sender<SinkFrame>) -> Result<(), Error> {
+    /// Sends every frame that the external sink `component` reads to `tx`, tagged with `tag`.
+    pub fn connect_sink(
+        &mut self,
+        component: &str,
+        tag: usize,
+        tx: Sender<SinkFrame>,
+    ) -> Result<(), Error> {
         let name = cstring(component)?;
-        let ctx = Box::new(SinkContext {
-            index: self.sinks.len(),
-            tx,
-        });
+        let ctx = Box::new(SinkContext { tag, tx });
         let param = &*ctx as *const SinkContext as *mut c_void;
         // SAFETY: `param` points into a Box kept in self.sinks until the instance is freed, so it
         // outlives every callback.
@@ -435,7 +436,7 @@ extern "C" fn on_sink(
     };
     for (i, row) in data.chunks_exact(n as usize).enumerate() {
         let frame = SinkFrame {
-            sink: ctx.index,
+            sink: ctx.tag,
             time: meta.time + i as f64 * meta.period,
             length: meta.lengthSec,
             values: row.to_vec(),
@@ -510,7 +511,9 @@ mod tests {
         let rt = Runtime::get().unwrap();
         let conf = rt.config_dir().join("egemaps/v02/eGeMAPSv02.conf");
         let source = rt.config_dir().join("serd/source.conf.inc");
-        let sinks = rt.config_dir().join("serd/sinks.conf.inc");
+        let sinks = rt
+            .config_dir()
+            .join("shared/standard_external_data_output_single.conf.inc");
         let options = [
             ("source", source.display().to_string()),
             ("sink", sinks.display().to_string()),

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 
 use crate::backend::{self, Backend, NoAdapter};
-use crate::features::{Extractor, Windowing, SAMPLE_RATE};
+use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
 use crate::predict::{ModelError, Predictor};
 use events::{End, Event, Start};
 pub use source::{Source, SourceError};
@@ -209,8 +209,8 @@ pub fn run(
             capture::run(input, audio_tx).map_err(|e| e.to_string())
         }),
         spawn("serd-features", Stage::Features, &status_tx, move |ready| {
-            let extractor =
-                Extractor::new(info.features, info.windowing()).map_err(|e| e.to_string())?;
+            let extractor = Extractor::new(info.features, info.windowing(), Threads::One)
+                .map_err(|e| e.to_string())?;
             ready();
             windows::run(extractor, audio_rx, windows_tx, pace).map_err(|e| e.to_string())
         }),

@@ -2,7 +2,7 @@
 //! made by tools/make_fixtures.py), and the streaming extractor's independence from chunk sizes.
 
 use serd::extract::{extract_file, feature_names};
-use serd::features::{Extractor, FeatureSet, Window, Windowing, SAMPLE_RATE};
+use serd::features::{Extractor, FeatureSet, Threads, Window, Windowing, SAMPLE_RATE};
 use serde_json::Value;
 
 use crate::common::fixture;
@@ -48,8 +48,15 @@ fn feature_names_are_opensmiles() {
     }
 }
 
+/// Both ways of running openSMILE: one instance, and the feature set split across two.
 #[test]
 fn features_at_16k_match_opensmile_python() {
+    for threads in [Threads::One, Threads::Two] {
+        features_at_16k_match(threads);
+    }
+}
+
+fn features_at_16k_match(threads: Threads) {
     let reference = reference();
     let mut checked = 0;
     for case in reference["cases"].as_array().unwrap() {
@@ -57,11 +64,14 @@ fn features_at_16k_match_opensmile_python() {
         if !file.ends_with("_16k.wav") {
             continue;
         }
-        let got = extract_file(&fixture(file), set_of(case), windowing_of(case))
+        let got = extract_file(&fixture(file), set_of(case), windowing_of(case), threads)
             .unwrap()
             .windows;
         let want = case["windows"].as_array().unwrap();
-        let label = format!("{file} {} {:?}", case["features"], case["window"]);
+        let label = format!(
+            "{file} {} {:?} {threads:?}",
+            case["features"], case["window"]
+        );
         assert_eq!(got.len(), want.len(), "{label}: window count");
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert!(
@@ -134,7 +144,7 @@ fn features_of_resampled_input_match_a_16k_reference() {
             case["file"].as_str().unwrap(),
             case["features"].as_str().unwrap(),
         );
-        let got = extract_file(&fixture(file), set_of(case), Windowing::Whole)
+        let got = extract_file(&fixture(file), set_of(case), Windowing::Whole, Threads::One)
             .unwrap()
             .windows;
         let (native_median, native_worst) =
@@ -152,7 +162,17 @@ fn features_of_resampled_input_match_a_16k_reference() {
 }
 
 fn stream(samples: &[f32], chunk: usize, windowing: Windowing) -> Vec<Window> {
-    let mut ex = Extractor::new(FeatureSet::Egemaps, windowing).unwrap();
+    stream_with(FeatureSet::Egemaps, Threads::One, samples, chunk, windowing)
+}
+
+fn stream_with(
+    set: FeatureSet,
+    threads: Threads,
+    samples: &[f32],
+    chunk: usize,
+    windowing: Windowing,
+) -> Vec<Window> {
+    let mut ex = Extractor::new(set, windowing, threads).unwrap();
     let mut out = Vec::new();
     for c in samples.chunks(chunk) {
         ex.push(c, &mut out).unwrap();
@@ -177,6 +197,32 @@ fn windows_do_not_depend_on_chunk_sizes() {
         whole.iter().all(|w| w.voiced > 0.5),
         "a harmonic tone is voiced"
     );
+}
+
+/// The split extractor gives the single one's windows bit for bit, for any chunking (its two
+/// openSMILE instances run at their own pace), on speech and on silence.
+#[test]
+fn two_threads_give_the_same_windows_as_one() {
+    let mut file = serd::audio::decode::AudioFile::open(&fixture("speech_16k.wav")).unwrap();
+    assert_eq!(file.rate(), SAMPLE_RATE);
+    let mut speech = Vec::new();
+    while file.read(&mut speech).unwrap() {}
+    let silence = vec![0.0; 2 * SAMPLE_RATE as usize];
+    let sliding = Windowing::sliding(1.0, 0.5).unwrap();
+    for set in [FeatureSet::Egemaps, FeatureSet::Compare] {
+        for (samples, windowing) in [
+            (&speech, sliding),
+            (&speech, Windowing::Whole),
+            (&silence, sliding),
+        ] {
+            let one = stream_with(set, Threads::One, samples, 4_096, windowing);
+            assert!(!one.is_empty());
+            for chunk in [333, 16_000] {
+                let two = stream_with(set, Threads::Two, samples, chunk, windowing);
+                assert_eq!(two, one, "{set:?} {windowing:?} chunk {chunk}");
+            }
+        }
+    }
 }
 
 #[test]
