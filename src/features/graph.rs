@@ -79,8 +79,6 @@ pub enum Error {
 pub struct Graph {
     path: PathBuf,
     lines: Vec<String>,
-    /// Declared component instances, in order.
-    instances: Vec<String>,
     /// Component → the levels it reads (every `*reader*.dmLevel`, in order).
     reads: HashMap<String, Vec<String>>,
     /// Level → the component writing it.
@@ -93,7 +91,7 @@ impl Graph {
     pub fn load(top: &Path) -> Result<Graph, Error> {
         let mut lines = Vec::new();
         inline(top, &mut lines, 0)?;
-        let (mut instances, mut reads, mut writer) = (Vec::new(), HashMap::new(), HashMap::new());
+        let (mut instances, mut reads, mut writes) = (Vec::new(), HashMap::new(), Vec::new());
         let mut section = String::new();
         for line in &lines {
             if let Some(name) = instance_of(line) {
@@ -107,14 +105,18 @@ impl Graph {
                         .or_insert_with(Vec::new)
                         .extend(levels(value));
                 } else if key == "writer.dmLevel" {
-                    writer.insert(value.trim().to_string(), section.clone());
+                    writes.push((value.trim().to_string(), section.clone()));
                 }
             }
         }
+        // Sections of components that are not declared write nothing.
+        let writer = writes
+            .into_iter()
+            .filter(|(_, component)| instances.contains(component))
+            .collect();
         Ok(Graph {
             path: top.to_path_buf(),
             lines,
-            instances,
             reads,
             writer,
         })
@@ -210,11 +212,6 @@ impl Graph {
                 }
                 continue;
             };
-            if !self.instances.contains(component) {
-                return Err(
-                    self.invalid(&format!("{component} writes {level} but is not declared"))
-                );
-            }
             if needed.insert(component.clone()) {
                 todo.extend(
                     reads
@@ -391,6 +388,7 @@ mod tests {
     use super::*;
 
     /// A toy configuration: `wave` → a → {b, c}; functionals f1 (reads b), f2 (reads b and c).
+    /// `zombie` has a section but is not declared, so it writes nothing.
     fn toy(dir: &Path) -> Graph {
         fs::write(
             dir.join("core.inc"),
@@ -400,6 +398,7 @@ mod tests {
              [a:cA]\nreader.dmLevel = wave\nwriter.dmLevel = la\n\
              [b:cB]\nreader.dmLevel = la\nwriter.dmLevel = lb\n\
              [c:cC]\nreader.dmLevel = la\nwriter.dmLevel = lc\n\
+             [zombie:cB]\nreader.dmLevel = wave\nwriter.dmLevel = lb\n\
              [f1:cF]\nreader.dmLevel = lb\nwriter.dmLevel = l1\n\
              [f2:cF]\nreader.dmLevel = lb;lc\nwriter.dmLevel = l2\n",
         )
