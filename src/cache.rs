@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::extract::{model_windows, FileError};
-use crate::features::{FeatureSet, Window, Windowing};
+use crate::features::{FeatureSet, Threads, Window, Windowing};
 
 /// Format of an entry (02: a checksum of the entry ends it).
 const MAGIC: &[u8; 8] = b"SERDFC02";
@@ -57,7 +57,7 @@ impl Cache {
         {
             return Ok((windows, true));
         }
-        let windows = model_windows(path, set, windowing)?.windows;
+        let windows = model_windows(path, set, windowing, Threads::One)?.windows;
         if let Err(e) = self.store(&entry, key, &windows) {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 log::warn!(
@@ -242,7 +242,7 @@ mod tests {
         assert!(!hit, "new content under the same name");
         assert_eq!(
             windows,
-            model_windows(&audio, FeatureSet::Egemaps, whole)
+            model_windows(&audio, FeatureSet::Egemaps, whole, Threads::One)
                 .unwrap()
                 .windows
         );

@@ -90,17 +90,29 @@ pub fn extract_file(
 /// The windows a model judges `path` by (training, `eval`, `predict`): its windows, or, when the
 /// file is shorter than one window, one window of the whole file (the functionals over all of
 /// it), so that a short recording is still classified rather than refused. `serd extract` and
-/// `serd listen` keep to whole windows. One openSMILE thread: its callers run files side by side.
+/// `serd listen` keep to whole windows.
 pub fn model_windows(
     path: &Path,
     set: FeatureSet,
     windowing: Windowing,
+    threads: Threads,
 ) -> Result<Extracted, FileError> {
-    let extracted = extract_file(path, set, windowing, Threads::One)?;
+    let extracted = extract_file(path, set, windowing, threads)?;
     if extracted.windows.is_empty() && windowing != Windowing::Whole {
-        return extract_file(path, set, Windowing::Whole, Threads::One);
+        return extract_file(path, set, Windowing::Whole, threads);
     }
     Ok(extracted)
+}
+
+/// openSMILE threads per file for a command that runs `files` files on rayon's worker threads:
+/// two while there are fewer files than workers (the cores would idle otherwise), else one
+/// (the split's extra CPU time would only slow a full batch down).
+pub fn threads_per_file(files: usize) -> Threads {
+    if files < rayon::current_num_threads() {
+        Threads::Two
+    } else {
+        Threads::One
+    }
 }
 
 /// Names of a feature set's functionals, as openSMILE gives them.
@@ -140,11 +152,7 @@ pub fn run(
     let names = feature_names(set).map_err(io::Error::other)?;
     let progress = progress_bar(files.len());
     let cancel = AtomicBool::new(false);
-    let threads = if files.len() < rayon::current_num_threads() {
-        Threads::Two
-    } else {
-        Threads::One
-    };
+    let threads = threads_per_file(files.len());
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut summary = Summary {
         files: files.len(),

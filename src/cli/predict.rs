@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serd::backend::{self, Backend};
 use serde_json::{json, Map, Value};
 
-use serd::extract::model_windows;
+use serd::extract::{model_windows, threads_per_file};
 use serd::features::Window;
 use serd::labels::Emotion;
 use serd::predict::{argmax, Predictor};
@@ -45,10 +45,11 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let windowing = predictor.info.windowing();
+    let threads = threads_per_file(args.files.len());
     let windows: Vec<_> = args
         .files
         .par_iter()
-        .map(|f| model_windows(f, predictor.info.features, windowing))
+        .map(|f| model_windows(f, predictor.info.features, windowing, threads))
         .collect();
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
