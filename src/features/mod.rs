@@ -318,8 +318,12 @@ impl Extractor {
         }
         let result = self.write_all(&runs, samples);
         if let Err(Error::Stopped) = result {
-            // An openSMILE run ended early: its own error says why.
-            for run in runs {
+            // An openSMILE run ended early: its own error says why. The others are still waiting
+            // for input; dropping them stops them.
+            let (ended, waiting): (Vec<Running>, _) =
+                runs.into_iter().partition(Running::is_finished);
+            drop(waiting);
+            for run in ended {
                 run.join()?;
             }
             return Err(Error::Stopped);
