@@ -1085,7 +1085,8 @@ fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
     let base = path.parent().unwrap_or(Path::new(""));
     for (line, fields) in records {
         let field = |i: usize| fields.get(i).map(String::as_str).unwrap_or("");
-        let (file, label) = (field(path_col), field(label_col));
+        // A path is taken as written (quotes keep its blanks); labels and speakers are words.
+        let (file, label) = (field(path_col), field(label_col).trim());
         if file.is_empty() {
             source.problem(path.to_path_buf(), format!("line {line}: no path"));
             continue;
@@ -1116,7 +1117,7 @@ fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
             source.problem(full, error);
             continue;
         }
-        let speaker = speaker_col.map(field).unwrap_or("");
+        let speaker = speaker_col.map(field).unwrap_or("").trim();
         if speaker.is_empty() {
             source.speakerless += 1;
             source.keep(full, emotion, file);
@@ -1747,7 +1748,7 @@ mod tests {
              5,Fear,audio/d.wav,spk2,\r\n\
              6,neutral,audio/missing.wav,spk3,\r\n\
              \r\n\
-             7,surprise,{},,\r\n\
+             7,surprise,{},\" \",\r\n\
              8,,audio/d.wav,spk2,\r\n\
              9,anger, \"audio/ends in space .wav \" ,spk1,\r\n",
             absolute.display()

@@ -62,8 +62,9 @@ struct ExtractArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// Files processed at once, 1 to 256 (default: one per core). With fewer files than that,
-    /// each file's features are computed by two openSMILE threads (same values, sooner).
+    /// Files processed at once, 1 to 256 (default: one per core). With at least two of these
+    /// threads per file, each file's features are computed by two openSMILE threads (same
+    /// values, sooner).
     #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: Option<u16>,
     /// Audio files.

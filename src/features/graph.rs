@@ -10,9 +10,10 @@
 //! components, configured by the same vendored files, on the same input. Components that both
 //! parts need (framing, pitch in eGeMAPS) run in both.
 //!
-//! A part's configuration is the vendored top-level file with its plain includes inlined, the
-//! instance declarations the part does not need commented out, and one external sink per output
-//! level appended (serd's extractor puts the levels back in the configuration's order).
+//! A part's configuration is the vendored top-level file with its plain includes inlined (relative
+//! paths in them made absolute), the instance declarations the part does not need commented out,
+//! and, in place of the stock sink include, one external sink per output level (serd's extractor
+//! puts the levels back in the configuration's order).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -317,10 +318,43 @@ fn inline(path: &Path, out: &mut Vec<String>, depth: usize) -> Result<(), Error>
             .filter(|s| !s.starts_with('\\'));
         match include {
             Some(file) => inline(&dir.join(file.trim()), out, depth + 1)?,
-            None => out.push(line.to_string()),
+            None => out.push(absolute_defaults(line, dir)),
         }
     }
     Ok(())
+}
+
+/// `line` with the relative file paths of its option defaults (`\cm[name{../x.inc}:...]`, which
+/// openSMILE resolves from the file they are written in) made absolute from `dir`: an inlined
+/// line no longer sits in that file.
+fn absolute_defaults(line: &str, dir: &Path) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("\\cm[") {
+        let (head, tail) = rest.split_at(at);
+        out.push_str(head);
+        let name_end = tail.find(['{', ':', ']']).unwrap_or(tail.len());
+        let default = tail[name_end..]
+            .strip_prefix('{')
+            .and_then(|d| d.find('}').map(|end| &d[..end]));
+        match default {
+            Some(default) if default.contains('/') && Path::new(default).is_relative() => {
+                let _ = write!(
+                    out,
+                    "{}{{{}}}",
+                    &tail[..name_end],
+                    dir.join(default).display()
+                );
+                rest = &tail[name_end + default.len() + 2..];
+            }
+            _ => {
+                out.push_str(&tail[..name_end]);
+                rest = &tail[name_end..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The text of a line that is not a comment.
@@ -506,6 +540,27 @@ mod tests {
         // The same part is written once: its file name is its content's hash.
         let again = graph.parts("lb", Some(split)).unwrap();
         assert_eq!(again, parts);
+    }
+
+    #[test]
+    fn relative_option_defaults_become_absolute() {
+        let dir = Path::new("/cfg/gemaps/v01b");
+        assert_eq!(
+            absolute_defaults(
+                "\\{\\cm[bufferModeConf{../../shared/B.inc}:path to it]}",
+                dir
+            ),
+            "\\{\\cm[bufferModeConf{/cfg/gemaps/v01b/../../shared/B.inc}:path to it]}"
+        );
+        for unchanged in [
+            "\\{\\cm[source{?}:include external source]}",
+            "\\{\\cm[bufferModeRbConf]}",
+            "blocksize = \\cm[blockSize{1}:block size]",
+            "\\{\\cm[x{/abs/x.inc}]}",
+            "reader.dmLevel = a;b",
+        ] {
+            assert_eq!(absolute_defaults(unchanged, dir), unchanged);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! what keeps training and serving features identical.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -163,6 +164,8 @@ pub enum Error {
     },
     #[error("openSMILE stopped before the end of input")]
     Stopped,
+    #[error("openSMILE's sinks delivered different windows (from {0} s on): a bug in serd")]
+    OutOfStep(f64),
 }
 
 /// The functionals of one window of input.
@@ -178,6 +181,55 @@ pub struct Window {
     pub features: Vec<f32>,
 }
 
+/// The openSMILE instances that compute a feature set, and how their outputs make one vector.
+#[derive(Debug)]
+struct Plan {
+    parts: Vec<Part>,
+    /// (part, index in its levels) of each functionals sink, in output order: the configuration's
+    /// order of levels, and within a level divided between the parts, the first part's columns
+    /// first. A sink's tag is its place here.
+    order: Vec<(usize, usize)>,
+}
+
+impl Plan {
+    /// The plan for `set` and `threads`, made (and its configurations written) once per process.
+    fn get(set: FeatureSet, threads: Threads) -> Result<Arc<Plan>, Error> {
+        type Key = (FeatureSet, Threads);
+        static PLANS: Mutex<Vec<(Key, Arc<Plan>)>> = Mutex::new(Vec::new());
+        let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, plan)) = plans.iter().find(|(key, _)| *key == (set, threads)) {
+            return Ok(Arc::clone(plan));
+        }
+        let dir = opensmile::Runtime::get()?.config_dir();
+        let graph = Graph::load(&dir.join(set.config()))?;
+        let split = (threads == Threads::Two).then(|| set.split());
+        let parts = graph.parts(set.f0_level(), split)?;
+        let mut order = Vec::new();
+        for level in graph.functionals()? {
+            for (p, part) in parts.iter().enumerate() {
+                if let Some(i) = part.levels.iter().position(|l| *l == level) {
+                    order.push((p, i));
+                }
+            }
+        }
+        let plan = Arc::new(Plan { parts, order });
+        plans.push(((set, threads), Arc::clone(&plan)));
+        Ok(plan)
+    }
+}
+
+/// Stops `runs` after one of them failed: joins those that ended, for their own error, and drops
+/// (so stops) those still waiting for input, which joining would wait on forever.
+fn stop(runs: Vec<Running>) -> Result<(), Error> {
+    let (ended, waiting): (Vec<Running>, Vec<Running>) =
+        runs.into_iter().partition(Running::is_finished);
+    drop(waiting);
+    for run in ended {
+        run.join()?;
+    }
+    Ok(())
+}
+
 /// A streaming openSMILE feature extractor at [`SAMPLE_RATE`].
 pub struct Extractor {
     /// The running instances; empty once one has stopped.
@@ -191,6 +243,8 @@ pub struct Extractor {
     columns: Vec<VecDeque<SinkFrame>>,
     /// Functionals frames waiting for the voicing of their whole span.
     pending: VecDeque<SinkFrame>,
+    /// Where two sinks first disagreed on a window's start time.
+    out_of_step: Option<f64>,
     /// (start time, voiced) of low-level frames not yet behind every future window.
     voicing: VecDeque<(f64, bool)>,
     /// End time of the low-level frames seen so far.
@@ -238,19 +292,8 @@ impl Extractor {
                 ]);
             }
         }
-        let graph = Graph::load(&dir.join(set.config()))?;
-        let split = (threads == Threads::Two).then(|| set.split());
-        let parts = graph.parts(set.f0_level(), split)?;
-        // The output has the levels in the configuration's order; within a level divided between
-        // the parts, the first part's columns come first. A sink's tag is its place in that order.
-        let mut order = Vec::new();
-        for level in graph.functionals()? {
-            for (p, part) in parts.iter().enumerate() {
-                if let Some(i) = part.levels.iter().position(|l| *l == level) {
-                    order.push((p, i));
-                }
-            }
-        }
+        let plan = Plan::get(set, threads)?;
+        let (parts, order) = (&plan.parts, &plan.order);
         let voicing_tag = order.len();
         // Unbounded, but never long: push() drains it while it waits on openSMILE, and openSMILE
         // only produces frames for input it was given.
@@ -296,6 +339,7 @@ impl Extractor {
             windowing,
             columns: vec![VecDeque::new(); order.len()],
             pending: VecDeque::new(),
+            out_of_step: None,
             voicing: VecDeque::new(),
             lld_until: 0.0,
             next_start: 0.0,
@@ -316,22 +360,15 @@ impl Extractor {
         if runs.is_empty() {
             return Err(Error::Stopped);
         }
-        let result = self.write_all(&runs, samples);
-        if let Err(Error::Stopped) = result {
-            // An openSMILE run ended early: its own error says why. The others are still waiting
-            // for input; dropping them stops them.
-            let (ended, waiting): (Vec<Running>, _) =
-                runs.into_iter().partition(Running::is_finished);
-            drop(waiting);
-            for run in ended {
-                run.join()?;
-            }
-            return Err(Error::Stopped);
+        if let Err(e) = self.write_all(&runs, samples) {
+            // The instances may have taken different input: the extractor is done.
+            stop(runs)?;
+            return Err(e);
         }
         self.runs = runs;
-        result?;
         self.samples += samples.len() as u64;
         self.drain(None);
+        self.check_step()?;
         self.emit(out, false);
         Ok(())
     }
@@ -373,13 +410,17 @@ impl Extractor {
         if runs.is_empty() {
             return Err(Error::Stopped);
         }
-        for run in &runs {
-            run.end_input()?;
+        if let Err(e) = runs.iter().try_for_each(Running::end_input) {
+            stop(runs)?;
+            return Err(e.into());
         }
         for run in runs {
             run.join()?;
         }
         self.drain(None);
+        // A level may end with a window that the others lack (openSMILE's own concatenation of
+        // the levels drops it too): frames left unpaired here are not part of the output.
+        self.check_step()?;
         let first = out.len();
         self.emit(out, true);
         if self.windowing == Windowing::Whole {
@@ -390,6 +431,14 @@ impl Extractor {
             }
         }
         Ok(())
+    }
+
+    /// Fails if the sinks delivered different windows (a bug, not a property of the input).
+    fn check_step(&self) -> Result<(), Error> {
+        match self.out_of_step {
+            Some(t) => Err(Error::OutOfStep(t)),
+            None => Ok(()),
+        }
     }
 
     /// Moves sink frames from the channel into the window state; waits up to `wait` for the first.
@@ -423,7 +472,9 @@ impl Extractor {
                 return;
             };
             for part in parts {
-                debug_assert!((part.time - window.time).abs() < 1e-6, "sinks out of step");
+                if (part.time - window.time).abs() > 1e-6 && self.out_of_step.is_none() {
+                    self.out_of_step = Some(window.time.min(part.time));
+                }
                 window.values.extend_from_slice(&part.values);
             }
             self.pending.push_back(window);

@@ -200,13 +200,16 @@ fn windows_do_not_depend_on_chunk_sizes() {
 }
 
 /// The split extractor gives the single one's windows bit for bit, for any chunking (its two
-/// openSMILE instances run at their own pace), on speech and on silence.
+/// openSMILE instances run at their own pace), on speech and on silence, and on input longer
+/// than openSMILE's 20 s input ring, where writing waits on whichever instance is behind.
 #[test]
 fn two_threads_give_the_same_windows_as_one() {
     let mut file = serd::audio::decode::AudioFile::open(&fixture("speech_16k.wav")).unwrap();
     assert_eq!(file.rate(), SAMPLE_RATE);
     let mut speech = Vec::new();
     while file.read(&mut speech).unwrap() {}
+    let long = speech.repeat(4);
+    assert!(long.len() > 20 * SAMPLE_RATE as usize);
     let silence = vec![0.0; 2 * SAMPLE_RATE as usize];
     let sliding = Windowing::sliding(1.0, 0.5).unwrap();
     for set in [FeatureSet::Egemaps, FeatureSet::Compare] {
@@ -214,6 +217,7 @@ fn two_threads_give_the_same_windows_as_one() {
             (&speech, sliding),
             (&speech, Windowing::Whole),
             (&silence, sliding),
+            (&long, sliding),
         ] {
             let one = stream_with(set, Threads::One, samples, 4_096, windowing);
             assert!(!one.is_empty());
