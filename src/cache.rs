@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::extract::{model_windows, FileError};
 use crate::features::{FeatureSet, Threads, Window, Windowing};
+use crate::files::{fnv1a, write_whole, FNV_OFFSET};
 
 /// Format of an entry (02: a checksum of the entry ends it).
 const MAGIC: &[u8; 8] = b"SERDFC02";
@@ -72,12 +73,7 @@ impl Cache {
 
     fn store(&self, entry: &Path, key: u64, windows: &[Window]) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
-        let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
-        let written = fs::write(&tmp, encode(key, windows)).and_then(|()| fs::rename(&tmp, entry));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written
+        write_whole(entry, &encode(key, windows))
     }
 }
 
@@ -107,17 +103,7 @@ fn key(bytes: &[u8], set: FeatureSet, windowing: Windowing) -> u64 {
         env!("CARGO_PKG_VERSION"),
         crate::opensmile::BUNDLE_ID
     );
-    fnv(fnv(FNV_OFFSET, params.as_bytes()), bytes)
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a, continuing from `h`.
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    fnv1a(fnv1a(FNV_OFFSET, params.as_bytes()), bytes)
 }
 
 fn encode(key: u64, windows: &[Window]) -> Vec<u8> {
@@ -134,7 +120,7 @@ fn encode(key: u64, windows: &[Window]) -> Vec<u8> {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
-    let checksum = fnv(FNV_OFFSET, &out);
+    let checksum = fnv1a(FNV_OFFSET, &out);
     out.extend_from_slice(&checksum.to_le_bytes());
     out
 }
@@ -143,7 +129,7 @@ fn encode(key: u64, windows: &[Window]) -> Vec<u8> {
 fn decode(data: &[u8], key: u64, dimension: usize) -> Option<Vec<Window>> {
     // A damaged entry (a flipped bit in a feature, too) fails its checksum.
     let (body, checksum) = data.split_at_checked(data.len().checked_sub(8)?)?;
-    if fnv(FNV_OFFSET, body).to_le_bytes() != checksum {
+    if fnv1a(FNV_OFFSET, body).to_le_bytes() != checksum {
         return None;
     }
     let mut r = Reader(body);

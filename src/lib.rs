@@ -3,7 +3,7 @@
 //! Layering (imports point down only): the `serd` binary → [`pipeline`], [`train`] →
 //! [`predict`] → [`model`], [`scaler`]; [`pipeline`] → [`features`], [`audio`];
 //! [`train`] → [`cache`] → [`extract`] → [`features`] → [`audio`], [`opensmile`];
-//! [`corpus`], [`folds`], [`metrics`] → [`labels`].
+//! [`corpus`], [`folds`], [`metrics`] → [`labels`]; [`cache`], [`features`] → [`files`].
 #![deny(unsafe_code)]
 
 pub mod audio;
@@ -14,6 +14,7 @@ pub mod corpus;
 pub mod dirs;
 pub mod extract;
 pub mod features;
+pub mod files;
 pub mod folds;
 pub mod labels;
 pub mod logging;

@@ -19,7 +19,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::files::{fnv1a, write_whole, FNV_OFFSET};
 
 /// The level the stock configurations concatenate their functionals into.
 const FUNC_LEVEL: &str = "func";
@@ -188,7 +189,10 @@ impl Graph {
         let text = self.render(&needed, cut, &levels, voicing);
         let stem = self.path.file_stem().unwrap_or_default().to_string_lossy();
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        let config = dir.join(format!("serd-{stem}-{:016x}.conf", fnv1a(text.as_bytes())));
+        let config = dir.join(format!(
+            "serd-{stem}-{:016x}.conf",
+            fnv1a(FNV_OFFSET, text.as_bytes())
+        ));
         write_once(&config, &text)?;
         Ok(Part {
             config,
@@ -258,23 +262,21 @@ impl Graph {
             if let Some(name) = section_of(line) {
                 section = name;
             }
-            let is_cut_reader = cut.is_some_and(|(component, _)| section == component)
-                && setting(line).is_some_and(|(k, _)| k == "reader.dmLevel");
-            match (instance_of(line), cut) {
+            let dropped = instance_of(line)
+                .is_some_and(|name| name != "dataMemory" && !needed.contains(name));
+            let cut_inputs = cut
+                .filter(|(component, _)| section == *component)
+                .filter(|_| setting(line).is_some_and(|(key, _)| key == "reader.dmLevel"));
+            if code(line).is_some_and(|l| l.starts_with(SINK_INCLUDE)) {
                 // The stock configurations include their sinks through the option `sink`: the
                 // part's own sinks go there.
-                _ if code(line).is_some_and(|l| l.starts_with(SINK_INCLUDE)) => {
-                    text.push_str(&std::mem::take(&mut sink_text));
-                }
-                (Some(name), _) if name != "dataMemory" && !needed.contains(name) => {
-                    let _ = writeln!(text, ";;; serd: not in this part: {line}");
-                }
-                (None, Some((_, inputs))) if is_cut_reader => {
-                    let _ = writeln!(text, "reader.dmLevel = {}", inputs.join(";"));
-                }
-                _ => {
-                    let _ = writeln!(text, "{line}");
-                }
+                text.push_str(&std::mem::take(&mut sink_text));
+            } else if dropped {
+                let _ = writeln!(text, ";;; serd: not in this part: {line}");
+            } else if let Some((_, inputs)) = cut_inputs {
+                let _ = writeln!(text, "reader.dmLevel = {}", inputs.join(";"));
+            } else {
+                let _ = writeln!(text, "{line}");
             }
         }
         text.push_str(&sink_text);
@@ -391,29 +393,14 @@ fn levels(value: &str) -> impl Iterator<Item = String> + '_ {
         .map(String::from)
 }
 
-/// Writes `text` to `path` unless it is there; concurrent writers (threads or processes) each
-/// write a file of their own and rename it into place, so a reader never sees half a file.
+/// Writes `text` to `path` unless it is there already.
 fn write_once(path: &Path, text: &str) -> Result<(), Error> {
-    static WRITES: AtomicUsize = AtomicUsize::new(0);
     if fs::read_to_string(path).is_ok_and(|t| t == text) {
         return Ok(());
     }
-    let n = WRITES.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    let result = fs::write(&tmp, text).and_then(|()| fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|source| Error::Write {
+    write_whole(path, text.as_bytes()).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
-    })
-}
-
-/// FNV-1a, 64 bit: names a generated file by its content.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
@@ -449,15 +436,15 @@ mod tests {
         Graph::load(&dir.join("top.conf")).unwrap()
     }
 
-    fn declared(part: &Part) -> Vec<String> {
+    /// The instances `part`'s configuration declares, as one space-separated string.
+    fn declared(part: &Part) -> String {
         let text = fs::read_to_string(&part.config).unwrap();
         assert!(
             !text.contains(SINK_INCLUDE),
             "the sink include is replaced:\n{text}"
         );
-        text.lines()
-            .filter_map(|l| instance_of(l).map(String::from))
-            .collect()
+        let names: Vec<&str> = text.lines().filter_map(instance_of).collect();
+        names.join(" ")
     }
 
     #[test]
@@ -472,17 +459,7 @@ mod tests {
         // The concatenation is not needed: serd reads each level through a sink of its own.
         assert_eq!(
             declared(&whole[0]),
-            [
-                "dataMemory",
-                "a",
-                "b",
-                "c",
-                "f1",
-                "f2",
-                "serd_func0",
-                "serd_func1",
-                VOICING_SINK
-            ]
+            "dataMemory a b c f1 f2 serd_func0 serd_func1 serd_voicing"
         );
 
         let split = Split {
@@ -494,14 +471,11 @@ mod tests {
         assert!(parts[0].voicing);
         assert_eq!(
             declared(&parts[0]),
-            ["dataMemory", "a", "b", "f1", "serd_func0", VOICING_SINK]
+            "dataMemory a b f1 serd_func0 serd_voicing"
         );
         assert_eq!(parts[1].levels, ["l2"]);
         assert!(!parts[1].voicing);
-        assert_eq!(
-            declared(&parts[1]),
-            ["dataMemory", "a", "b", "c", "f2", "serd_func0"]
-        );
+        assert_eq!(declared(&parts[1]), "dataMemory a b c f2 serd_func0");
     }
 
     #[test]
@@ -516,21 +490,12 @@ mod tests {
         assert_eq!(parts[0].levels, ["l2"]);
         assert_eq!(
             declared(&parts[0]),
-            ["dataMemory", "a", "b", "f2", "serd_func0", VOICING_SINK]
+            "dataMemory a b f2 serd_func0 serd_voicing"
         );
         assert_eq!(parts[1].levels, ["l1", "l2"]);
         assert_eq!(
             declared(&parts[1]),
-            [
-                "dataMemory",
-                "a",
-                "b",
-                "c",
-                "f1",
-                "f2",
-                "serd_func0",
-                "serd_func1"
-            ]
+            "dataMemory a b c f1 f2 serd_func0 serd_func1"
         );
         let second = fs::read_to_string(&parts[1].config).unwrap();
         assert!(
