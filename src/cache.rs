@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::extract::{model_windows, FileError};
-use crate::features::{FeatureSet, Threads, Window, Windowing};
+use crate::extract::{model_windows, Conditioned, FileError, Recipe};
+use crate::features::{Threads, Window};
 use crate::files::{fnv1a, write_whole, FNV_OFFSET};
 
 /// Format of an entry (02: a checksum of the entry ends it).
@@ -41,24 +41,25 @@ impl Cache {
         crate::dirs::cache_root().join("features")
     }
 
-    /// The windows a model judges `path` by ([`model_windows`]), from the cache when present,
-    /// else extracted and stored. The boolean says whether it was a cache hit.
+    /// The windows a model judges `path` by ([`model_windows`]), under a simulated condition when
+    /// one is given, from the cache when present, else extracted and stored. The boolean says
+    /// whether it was a cache hit.
     pub fn windows(
         &self,
         path: &Path,
-        set: FeatureSet,
-        windowing: Windowing,
+        recipe: Recipe,
+        conditioned: Option<&Conditioned>,
     ) -> Result<(Vec<Window>, bool), FileError> {
         let bytes = read_file(path)?;
-        let key = key(&bytes, set, windowing);
+        let key = key(&bytes, recipe, conditioned);
         let entry = self.dir.join(format!("{key:016x}.bin"));
         if let Some(windows) = fs::read(&entry)
             .ok()
-            .and_then(|data| decode(&data, key, set.dimension()))
+            .and_then(|data| decode(&data, key, recipe.set.dimension()))
         {
             return Ok((windows, true));
         }
-        let windows = model_windows(path, set, windowing, Threads::One)?.windows;
+        let windows = model_windows(path, recipe, Threads::One, conditioned)?.windows;
         if let Err(e) = self.store(&entry, key, &windows) {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 log::warn!(
@@ -91,18 +92,29 @@ fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
 }
 
 /// Bumped whenever what serd stores for a file changes between releases of the same version
-/// (2: a file shorter than one window gets one whole-file window, not none).
-const REVISION: u32 = 2;
+/// (2: a file shorter than one window gets one whole-file window, not none; 3: front end and
+/// simulated conditions in the key).
+const REVISION: u32 = 3;
 
-/// FNV-1a over the file and the extraction parameters.
-fn key(bytes: &[u8], set: FeatureSet, windowing: Windowing) -> u64 {
-    let params = format!(
-        "{}|{:?}|{}|{}|{REVISION}",
-        set.name(),
-        windowing,
+/// FNV-1a over the file and the extraction parameters: recipe, and the condition with its seed
+/// and babble sources (by path: the corpus files, which do not change under a training run).
+fn key(bytes: &[u8], recipe: Recipe, conditioned: Option<&Conditioned>) -> u64 {
+    let mut params = format!(
+        "{}|{:?}|{:?}|{}|{}|{REVISION}",
+        recipe.set.name(),
+        recipe.windowing,
+        recipe.front,
         env!("CARGO_PKG_VERSION"),
         crate::opensmile::BUNDLE_ID
     );
+    if let Some(c) = conditioned {
+        params += &format!("|{}|{}", c.condition, c.seed);
+        if c.condition.needs_babble() {
+            for path in c.babble {
+                params += &format!("|{}", path.display());
+            }
+        }
+    }
     fnv1a(fnv1a(FNV_OFFSET, params.as_bytes()), bytes)
 }
 
@@ -180,6 +192,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::{FeatureSet, Windowing};
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -193,11 +206,11 @@ mod tests {
         let cache = Cache::new(dir.path());
         let windowing = Windowing::sliding(1.0, 0.5).unwrap();
         let (first, hit) = cache
-            .windows(&fixture("tone_16k.wav"), FeatureSet::Egemaps, windowing)
+            .windows(&fixture("tone_16k.wav"), Recipe::raw(FeatureSet::Egemaps, windowing), None)
             .unwrap();
         assert!(!hit);
         let (second, hit) = cache
-            .windows(&fixture("tone_16k.wav"), FeatureSet::Egemaps, windowing)
+            .windows(&fixture("tone_16k.wav"), Recipe::raw(FeatureSet::Egemaps, windowing), None)
             .unwrap();
         assert!(hit);
         assert_eq!(first, second);
@@ -210,25 +223,25 @@ mod tests {
         let audio = dir.path().join("a.wav");
         fs::copy(fixture("tone_16k.wav"), &audio).unwrap();
         let whole = Windowing::Whole;
-        assert!(!cache.windows(&audio, FeatureSet::Egemaps, whole).unwrap().1);
-        assert!(cache.windows(&audio, FeatureSet::Egemaps, whole).unwrap().1);
+        assert!(!cache.windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None).unwrap().1);
+        assert!(cache.windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None).unwrap().1);
         assert!(
             !cache
                 .windows(
                     &audio,
-                    FeatureSet::Egemaps,
-                    Windowing::sliding(1.0, 1.0).unwrap()
+                    Recipe::raw(FeatureSet::Egemaps, Windowing::sliding(1.0, 1.0).unwrap()),
+                    None
                 )
                 .unwrap()
                 .1
         );
-        assert!(!cache.windows(&audio, FeatureSet::Compare, whole).unwrap().1);
+        assert!(!cache.windows(&audio, Recipe::raw(FeatureSet::Compare, whole), None).unwrap().1);
         fs::copy(fixture("noise_16k.wav"), &audio).unwrap();
-        let (windows, hit) = cache.windows(&audio, FeatureSet::Egemaps, whole).unwrap();
+        let (windows, hit) = cache.windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None).unwrap();
         assert!(!hit, "new content under the same name");
         assert_eq!(
             windows,
-            model_windows(&audio, FeatureSet::Egemaps, whole, Threads::One)
+            model_windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), Threads::One, None)
                 .unwrap()
                 .windows
         );
@@ -240,14 +253,14 @@ mod tests {
         let cache = Cache::new(dir.path());
         let tone = fixture("tone_16k.wav");
         let (windows, _) = cache
-            .windows(&tone, FeatureSet::Egemaps, Windowing::Whole)
+            .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
             .unwrap();
         for entry in fs::read_dir(dir.path()).unwrap().flatten() {
             let data = fs::read(entry.path()).unwrap();
             fs::write(entry.path(), &data[..data.len() / 2]).unwrap();
         }
         let (again, hit) = cache
-            .windows(&tone, FeatureSet::Egemaps, Windowing::Whole)
+            .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
             .unwrap();
         assert!(!hit);
         assert_eq!(again, windows);
@@ -260,7 +273,7 @@ mod tests {
             fs::write(entry.path(), &data).unwrap();
         }
         let (again, hit) = cache
-            .windows(&tone, FeatureSet::Egemaps, Windowing::Whole)
+            .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
             .unwrap();
         assert!(!hit);
         assert_eq!(again, windows);
@@ -277,7 +290,7 @@ mod tests {
         let tone = fixture("tone_16k.wav");
         for _ in 0..2 {
             let (windows, hit) = cache
-                .windows(&tone, FeatureSet::Egemaps, Windowing::Whole)
+                .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
                 .unwrap();
             assert!(!hit);
             assert_eq!(windows.len(), 1);

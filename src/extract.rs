@@ -13,7 +13,10 @@ use rayon::prelude::*;
 
 use crate::audio::decode::{AudioFile, DecodeError};
 use crate::audio::resample::{ResampleError, Resampler};
-use crate::features::{self, Extractor, FeatureSet, Threads, Window, Windowing, SAMPLE_RATE};
+use crate::conditions::{self, Audio, Condition};
+use crate::features::{
+    self, Extractor, FeatureSet, FrontEnd, Threads, Window, Windowing, SAMPLE_RATE,
+};
 
 /// Samples gathered from the decoder before they go on to the resampler and openSMILE.
 const BLOCK: usize = 8_192;
@@ -26,6 +29,8 @@ pub enum FileError {
     Resample(#[from] ResampleError),
     #[error(transparent)]
     Features(#[from] features::Error),
+    #[error(transparent)]
+    Condition(#[from] conditions::Error),
     #[error("no audio samples")]
     NoAudio,
     #[error("too short for openSMILE to compute features ({0:.3} s of audio)")]
@@ -43,42 +48,107 @@ pub struct Extracted {
     pub channels: usize,
 }
 
-/// Extracts the functionals of `path` with the given feature set and windowing, with one or two
-/// openSMILE threads (the same features either way).
+/// How a model turns audio into feature windows: feature set, windows, and the front end that
+/// prepares the samples for openSMILE (none for `serd extract`, which gives openSMILE's own
+/// features of the file). Recorded in the model directory, so train and serve match.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recipe {
+    pub set: FeatureSet,
+    pub windowing: Windowing,
+    pub front: Option<FrontEnd>,
+}
+
+impl Recipe {
+    /// openSMILE's own features: no front end.
+    pub fn raw(set: FeatureSet, windowing: Windowing) -> Recipe {
+        Recipe {
+            set,
+            windowing,
+            front: None,
+        }
+    }
+}
+
+/// A recording condition to simulate on a file before extraction ([`Condition::apply`]).
+pub struct Conditioned<'a> {
+    pub condition: &'a Condition,
+    /// Seed of the noise instance, the room and the babble mix.
+    pub seed: u64,
+    /// Recordings babble may be mixed from (other speakers').
+    pub babble: &'a [PathBuf],
+}
+
+/// Mono samples at the source rate → resampler → openSMILE, in blocks.
+struct Feeder {
+    resampler: Resampler,
+    extractor: Extractor,
+    resampled: Vec<f32>,
+    windows: Vec<Window>,
+    samples: usize,
+}
+
+impl Feeder {
+    fn new(rate: u32, recipe: Recipe, threads: Threads) -> Result<Feeder, FileError> {
+        Ok(Feeder {
+            resampler: Resampler::new(rate, SAMPLE_RATE)?,
+            extractor: Extractor::new(recipe.set, recipe.windowing, threads)?
+                .with_front_end(recipe.front),
+            resampled: Vec::new(),
+            windows: Vec::new(),
+            samples: 0,
+        })
+    }
+
+    fn push(&mut self, block: &[f32], last: bool) -> Result<(), FileError> {
+        self.resampler.process(block, &mut self.resampled)?;
+        if last {
+            self.resampler.flush(&mut self.resampled)?;
+        }
+        self.samples += self.resampled.len();
+        self.extractor.push(&self.resampled, &mut self.windows)?;
+        self.resampled.clear();
+        Ok(())
+    }
+
+    /// The windows and the seconds of audio at [`SAMPLE_RATE`].
+    fn finish(mut self, whole: bool) -> Result<(Vec<Window>, f64), FileError> {
+        if self.samples == 0 {
+            return Err(FileError::NoAudio);
+        }
+        self.extractor.finish(&mut self.windows)?;
+        let seconds = self.samples as f64 / f64::from(SAMPLE_RATE);
+        if self.windows.is_empty() && whole {
+            return Err(FileError::TooShort(seconds));
+        }
+        Ok((self.windows, seconds))
+    }
+}
+
+/// Extracts openSMILE's functionals of `path` with the given feature set and windowing, with one
+/// or two openSMILE threads (the same features either way).
 pub fn extract_file(
     path: &Path,
     set: FeatureSet,
     windowing: Windowing,
     threads: Threads,
 ) -> Result<Extracted, FileError> {
+    extract_with(path, Recipe::raw(set, windowing), threads)
+}
+
+/// Extracts the windows of `path` as `recipe` says, streaming the file.
+fn extract_with(path: &Path, recipe: Recipe, threads: Threads) -> Result<Extracted, FileError> {
     let mut file = AudioFile::open(path)?;
-    let mut resampler = Resampler::new(file.rate(), SAMPLE_RATE)?;
-    let mut extractor = Extractor::new(set, windowing, threads)?;
-    let (mut block, mut resampled, mut windows) =
-        (Vec::with_capacity(2 * BLOCK), Vec::new(), Vec::new());
-    let mut samples = 0usize;
+    let mut feeder = Feeder::new(file.rate(), recipe, threads)?;
+    let mut block = Vec::with_capacity(2 * BLOCK);
     let mut more = true;
     while more {
         more = file.read(&mut block)?;
         if block.len() >= BLOCK || !more {
-            resampler.process(&block, &mut resampled)?;
-            if !more {
-                resampler.flush(&mut resampled)?;
-            }
-            samples += resampled.len();
-            extractor.push(&resampled, &mut windows)?;
+            feeder.push(&block, !more)?;
             block.clear();
-            resampled.clear();
         }
     }
-    if samples == 0 {
-        return Err(FileError::NoAudio);
-    }
-    extractor.finish(&mut windows)?;
-    let seconds = samples as f64 / f64::from(SAMPLE_RATE);
-    if windows.is_empty() && windowing == Windowing::Whole {
-        return Err(FileError::TooShort(seconds));
-    }
+    let (windows, seconds) = feeder.finish(recipe.windowing == Windowing::Whole)?;
     Ok(Extracted {
         windows,
         seconds,
@@ -87,19 +157,76 @@ pub fn extract_file(
     })
 }
 
-/// The windows a model judges `path` by (training, `eval`, `predict`): its windows, or, when the
-/// file is shorter than one window, one window of the whole file (the functionals over all of
-/// it), so that a short recording is still classified rather than refused. `serd extract` and
-/// `serd listen` keep to whole windows.
+/// A whole file decoded to mono at its own rate.
+pub fn decode_all(path: &Path) -> Result<Audio, FileError> {
+    let mut file = AudioFile::open(path)?;
+    let mut samples = Vec::new();
+    while file.read(&mut samples)? {}
+    Ok(Audio {
+        samples,
+        rate: file.rate(),
+    })
+}
+
+/// Extracts the windows of `path` after simulating a recording condition on it: the file is
+/// decoded whole, conditioned at its own rate (or the rate the condition renders), and then goes
+/// through the same resampler, front end and openSMILE as any file.
+fn extract_conditioned(
+    path: &Path,
+    recipe: Recipe,
+    threads: Threads,
+    conditioned: &Conditioned,
+) -> Result<Extracted, FileError> {
+    let audio = decode_all(path)?;
+    let babble = if conditioned.condition.needs_babble() {
+        conditioned
+            .babble
+            .iter()
+            .map(|p| decode_all(p))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    let audio = conditioned
+        .condition
+        .apply(audio, conditioned.seed, &babble)?;
+    let mut feeder = Feeder::new(audio.rate, recipe, threads)?;
+    let mut blocks = audio.samples.chunks(BLOCK).peekable();
+    if blocks.peek().is_none() {
+        feeder.push(&[], true)?;
+    }
+    while let Some(block) = blocks.next() {
+        feeder.push(block, blocks.peek().is_none())?;
+    }
+    let (windows, seconds) = feeder.finish(recipe.windowing == Windowing::Whole)?;
+    Ok(Extracted {
+        windows,
+        seconds,
+        rate: audio.rate,
+        channels: 1,
+    })
+}
+
+/// The windows a model judges `path` by (training, `eval`, `predict`), under a simulated
+/// condition when one is given: its windows, or, when the file is shorter than one window, one
+/// window of the whole file (the functionals over all of it), so that a short recording is still
+/// classified rather than refused. `serd extract` and `serd listen` keep to whole windows.
 pub fn model_windows(
     path: &Path,
-    set: FeatureSet,
-    windowing: Windowing,
+    recipe: Recipe,
     threads: Threads,
+    conditioned: Option<&Conditioned>,
 ) -> Result<Extracted, FileError> {
-    let extracted = extract_file(path, set, windowing, threads)?;
-    if extracted.windows.is_empty() && windowing != Windowing::Whole {
-        return extract_file(path, set, Windowing::Whole, threads);
+    let run = |recipe: Recipe| match conditioned {
+        None => extract_with(path, recipe, threads),
+        Some(c) => extract_conditioned(path, recipe, threads, c),
+    };
+    let extracted = run(recipe)?;
+    if extracted.windows.is_empty() && recipe.windowing != Windowing::Whole {
+        return run(Recipe {
+            windowing: Windowing::Whole,
+            ..recipe
+        });
     }
     Ok(extracted)
 }

@@ -9,8 +9,11 @@
 pub mod audio;
 pub mod backend;
 pub mod cache;
+pub mod calibration;
+pub mod conditions;
 pub mod contain;
 pub mod corpus;
+pub mod dataset;
 pub mod dirs;
 pub mod extract;
 pub mod features;
@@ -24,5 +27,6 @@ pub mod opensmile;
 pub mod pipeline;
 pub mod predict;
 pub mod quiet;
+pub mod rng;
 pub mod scaler;
 pub mod train;

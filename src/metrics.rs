@@ -1,6 +1,6 @@
 //! Classification metrics: the confusion matrix, accuracy, per-class recall and UAR, their mean
-//! and spread over cross-validation folds, the `serd eval` report, a table for the terminal and a
-//! confusion-matrix picture.
+//! and spread over cross-validation folds, the `serd eval` report, a table for the terminal, a
+//! confusion-matrix picture and a reliability diagram (of [`crate::calibration`]'s bins).
 //!
 //! The headline figure is UAR, the unweighted average recall (scikit-learn's
 //! `balanced_accuracy_score`): emotion corpora are unbalanced (neutral and anger abound, surprise
@@ -29,6 +29,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Reliability;
 use crate::labels::Emotion;
 
 const K: usize = Emotion::COUNT;
@@ -318,7 +319,10 @@ fn percent(x: Option<f64>) -> String {
 /// Text is drawn with a built-in 5×7 pixel font (ASCII letters, digits and common punctuation;
 /// other characters show as `?`), so no system fonts are needed.
 pub fn write_confusion_png(confusion: &Confusion, path: &Path, title: &str) -> io::Result<()> {
-    let canvas = render(confusion, title);
+    write_png(&render(confusion, title), path)
+}
+
+fn write_png(canvas: &Canvas, path: &Path) -> io::Result<()> {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, canvas.width as u32, canvas.height as u32);
     encoder.set_color(png::ColorType::Rgb);
@@ -521,6 +525,180 @@ fn render(confusion: &Confusion, title: &str) -> Canvas {
     c
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reliability diagram
+
+/// Writes a reliability diagram as a PNG: for each curve, the accuracy of each confidence bin
+/// against the bin's mean confidence, as points joined by lines, over the diagonal of perfect
+/// calibration; under it, a strip with the number of samples in each bin; below, a legend with
+/// each curve's name and ECE, and `title` on top. Empty bins are left out. Up to four curves
+/// (e.g. before and after calibration) get distinct colours; further ones are not drawn.
+pub fn write_reliability_png(
+    curves: &[(&str, &Reliability)],
+    path: &Path,
+    title: &str,
+) -> io::Result<()> {
+    write_png(&render_reliability(curves, title), path)
+}
+
+/// Curve colours, matplotlib's first four (tab10: blue, orange, green, red).
+const CURVES: [Rgb; 4] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]];
+/// Grid lines at the bin edges.
+const FAINT: Rgb = [236, 238, 241];
+const PLOT: usize = 540;
+const STRIP_H: usize = 72;
+const MARKER: usize = 11;
+const SWATCH_W: usize = 40;
+const LEGEND_ROW: usize = 30;
+
+/// Where the parts of the reliability diagram go; shared by [`render_reliability`] and the tests.
+struct DiagramLayout {
+    width: usize,
+    height: usize,
+    axis_y: usize,
+    plot_x: usize,
+    plot_y: usize,
+    strip_y: usize,
+    ticks_y: usize,
+    x_label_y: usize,
+    legend_y: usize,
+}
+
+impl DiagramLayout {
+    fn new(title: &str, legend: &[String]) -> DiagramLayout {
+        let axis_y = MARGIN + glyph_h(TITLE_SCALE) + 26;
+        let plot_x = MARGIN + text_width("count", LABEL_SCALE) + 16;
+        let plot_y = axis_y + glyph_h(LABEL_SCALE) + 16;
+        let strip_y = plot_y + PLOT + 14;
+        let ticks_y = strip_y + STRIP_H + 12;
+        let x_label_y = ticks_y + glyph_h(LABEL_SCALE) + 14;
+        let legend_y = x_label_y + glyph_h(LABEL_SCALE) + 30;
+        let legend_w = legend
+            .iter()
+            .map(|s| SWATCH_W + 12 + text_width(s, LABEL_SCALE))
+            .max()
+            .unwrap_or(0);
+        DiagramLayout {
+            width: (plot_x + PLOT.max(legend_w) + MARGIN)
+                .max(text_width(title, TITLE_SCALE) + 2 * MARGIN),
+            height: legend_y + legend.len().max(1) * LEGEND_ROW + MARGIN,
+            axis_y,
+            plot_x,
+            plot_y,
+            strip_y,
+            ticks_y,
+            x_label_y,
+            legend_y,
+        }
+    }
+
+    /// The pixel of (confidence, accuracy) in the plot; values are clamped to 0..=1.
+    fn point(&self, confidence: f64, accuracy: f64) -> (usize, usize) {
+        let px = |v: f64| (v.clamp(0.0, 1.0) * (PLOT - 1) as f64).round() as usize;
+        (
+            self.plot_x + px(confidence),
+            self.plot_y + PLOT - 1 - px(accuracy),
+        )
+    }
+}
+
+/// The legend lines of the curves drawn: `name: ECE 0.031`.
+fn legend(curves: &[(&str, &Reliability)]) -> Vec<String> {
+    curves
+        .iter()
+        .take(CURVES.len())
+        .map(|(name, r)| match r.n {
+            0 => format!("{name}: no samples"),
+            _ => format!("{name}: ECE {:.3}", r.ece),
+        })
+        .collect()
+}
+
+fn render_reliability(curves: &[(&str, &Reliability)], title: &str) -> Canvas {
+    let curves = &curves[..curves.len().min(CURVES.len())];
+    let legend = legend(curves);
+    let l = DiagramLayout::new(title, &legend);
+    let mut c = Canvas::new(l.width, l.height);
+    c.text_centred(l.width / 2, MARGIN, title, TITLE_SCALE, INK);
+    c.text(MARGIN, l.axis_y, "accuracy", LABEL_SCALE, MUTED);
+    c.text_centred(
+        l.plot_x + PLOT / 2,
+        l.x_label_y,
+        "confidence",
+        LABEL_SCALE,
+        MUTED,
+    );
+    let strip_mid = l.strip_y + (STRIP_H - glyph_h(LABEL_SCALE)) / 2;
+    c.text_right(l.plot_x - 10, strip_mid, "count", LABEL_SCALE, MUTED);
+
+    // Grid at the tenths, ticks and labels at 0, 0.5 and 1, the diagonal.
+    for i in 0..=10 {
+        let (x, y) = l.point(i as f64 / 10.0, i as f64 / 10.0);
+        let colour = if i % 5 == 0 { GRID } else { FAINT };
+        c.fill(x, l.plot_y, 1, PLOT, colour);
+        c.fill(l.plot_x, y, PLOT, 1, colour);
+    }
+    for (v, label) in [(0.0, "0"), (0.5, "0.5"), (1.0, "1")] {
+        let (x, y) = l.point(v, v);
+        c.fill(x, l.strip_y + STRIP_H, 1, 6, MUTED);
+        c.text_centred(x + 1, l.ticks_y, label, LABEL_SCALE, INK);
+        c.fill(l.plot_x - 6, y, 6, 1, MUTED);
+        let label_y = y.saturating_sub(glyph_h(LABEL_SCALE) / 2);
+        c.text_right(l.plot_x - 10, label_y, label, LABEL_SCALE, INK);
+    }
+    c.outline(l.plot_x, l.plot_y, PLOT, PLOT, MUTED);
+    c.outline(l.plot_x, l.strip_y, PLOT, STRIP_H, GRID);
+    c.line(l.point(0.0, 0.0), l.point(1.0, 1.0), 2, MUTED);
+
+    // Bin counts, side by side, scaled to the largest.
+    let most = curves
+        .iter()
+        .flat_map(|(_, r)| &r.bins)
+        .map(|b| b.count)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for (k, (_, r)) in curves.iter().enumerate() {
+        for b in r.bins.iter().filter(|b| b.count > 0) {
+            let (x0, x1) = (l.point(b.lower, 0.0).0, l.point(b.upper, 0.0).0);
+            let slot = x1.saturating_sub(x0 + 4) / curves.len();
+            let h = (b.count as f64 / most as f64 * (STRIP_H - 4) as f64).round() as usize;
+            let top = l.strip_y + STRIP_H - 1 - h.max(1);
+            c.fill(
+                x0 + 2 + k * slot,
+                top,
+                slot.saturating_sub(1).max(1),
+                h.max(1),
+                CURVES[k],
+            );
+        }
+    }
+
+    for (k, (_, r)) in curves.iter().enumerate() {
+        let points: Vec<(usize, usize)> = r
+            .bins
+            .iter()
+            .filter_map(|b| Some(l.point(b.confidence?, b.accuracy?)))
+            .collect();
+        for pair in points.windows(2) {
+            c.line(pair[0], pair[1], 3, CURVES[k]);
+        }
+        for &p in &points {
+            c.square(p, MARKER + 4, WHITE);
+            c.square(p, MARKER, CURVES[k]);
+        }
+    }
+
+    for (k, text) in legend.iter().enumerate() {
+        let y = l.legend_y + k * LEGEND_ROW;
+        let mid = y + glyph_h(LABEL_SCALE) / 2;
+        c.line((l.plot_x, mid), (l.plot_x + SWATCH_W, mid), 3, CURVES[k]);
+        c.square((l.plot_x + SWATCH_W / 2, mid), MARKER, CURVES[k]);
+        c.text(l.plot_x + SWATCH_W + 12, y, text, LABEL_SCALE, INK);
+    }
+    c
+}
+
 /// An RGB image, 8 bits per channel, rows top to bottom.
 struct Canvas {
     width: usize,
@@ -558,6 +736,30 @@ impl Canvas {
         self.fill(x, y + h - 1, w, 1, color);
         self.fill(x, y, 1, h, color);
         self.fill(x + w - 1, y, 1, h, color);
+    }
+
+    /// Fills a `size`×`size` square centred on (x, y), clipped to the image.
+    fn square(&mut self, (x, y): (usize, usize), size: usize, color: Rgb) {
+        let half = size / 2;
+        self.fill(
+            x.saturating_sub(half),
+            y.saturating_sub(half),
+            size,
+            size,
+            color,
+        );
+    }
+
+    /// Draws a line `width` pixels thick from `from` to `to`, clipped to the image.
+    fn line(&mut self, from: (usize, usize), to: (usize, usize), width: usize, color: Rgb) {
+        let (dx, dy) = (to.0 as f64 - from.0 as f64, to.1 as f64 - from.1 as f64);
+        let steps = dx.abs().max(dy.abs()).ceil().max(1.0) as usize;
+        for i in 0..=steps {
+            let t = i as f64 / steps as f64;
+            let x = (from.0 as f64 + t * dx).round() as usize;
+            let y = (from.1 as f64 + t * dy).round() as usize;
+            self.square((x, y), width, color);
+        }
     }
 
     /// Draws `text` with its top-left corner at (x, y).
@@ -1041,5 +1243,103 @@ mod tests {
             render(&c, long).width,
             text_width(long, TITLE_SCALE) + 2 * MARGIN
         );
+    }
+
+    fn decode_png(path: &Path) -> (png::OutputInfo, Vec<u8>) {
+        let decoder = png::Decoder::new(io::BufReader::new(std::fs::File::open(path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info, buf)
+    }
+
+    #[test]
+    fn reliability_png_round_trips_with_the_curves_in_colour() {
+        use Emotion::*;
+        // Over-confident: confidence 0.95 and 0.75, accuracy 1/2 and 1/4.
+        let mut probs = vec![[0.95, 0.0125, 0.0125, 0.0125, 0.0125]; 4];
+        probs.extend([[0.75, 0.1, 0.05, 0.05, 0.05]; 4]);
+        let truth = [
+            Anger, Sadness, Anger, Neutral, Anger, Surprise, Surprise, Neutral,
+        ];
+        let before = Reliability::of(&probs, &truth, 10);
+        // Calibrated: confidence 0.5, accuracy 1/2 (on the diagonal).
+        let after = Reliability::of(
+            &[[0.5, 0.2, 0.1, 0.1, 0.1]; 4],
+            &[Anger, Neutral, Anger, Sadness],
+            10,
+        );
+        assert!(before.ece > 0.3 && after.ece.abs() < 1e-6);
+        let curves = [("window", &before), ("window, calibrated", &after)];
+        let title = "Reliability (eGeMAPS, 5 folds)";
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reliability.png");
+        write_reliability_png(&curves, &path, title).unwrap();
+        let (info, buf) = decode_png(&path);
+        assert_eq!(
+            (info.color_type, info.bit_depth),
+            (png::ColorType::Rgb, png::BitDepth::Eight)
+        );
+        let expected = render_reliability(&curves, title);
+        assert_eq!(
+            (info.width as usize, info.height as usize),
+            (expected.width, expected.height)
+        );
+        assert_eq!(buf, expected.rgb);
+
+        let legend = legend(&curves);
+        assert_eq!(
+            legend,
+            ["window: ECE 0.475", "window, calibrated: ECE 0.000"]
+        );
+        let l = DiagramLayout::new(title, &legend);
+        assert_eq!((l.width, l.height), (expected.width, expected.height));
+        assert!(l.width >= PLOT + 2 * MARGIN && l.height >= PLOT + STRIP_H + 2 * MARGIN);
+        // Markers at (confidence, accuracy) in each curve's colour, the diagonal in grey.
+        let at = |conf: f64, acc: f64| {
+            let (x, y) = l.point(conf, acc);
+            expected.pixel(x, y)
+        };
+        assert_eq!(at(0.95, 0.5), CURVES[0]);
+        assert_eq!(at(0.75, 0.25), CURVES[0]);
+        assert_eq!(at(0.85, 0.375), CURVES[0]); // the line between them
+        assert_eq!(at(0.5, 0.5), CURVES[1]);
+        assert_eq!(at(0.25, 0.25), MUTED);
+        assert_eq!(at(0.25, 0.75), WHITE);
+        let colours: std::collections::HashSet<Rgb> = expected
+            .rgb
+            .chunks_exact(3)
+            .map(|p| [p[0], p[1], p[2]])
+            .collect();
+        assert!(colours.contains(&CURVES[0]) && colours.contains(&CURVES[1]));
+        assert!(!colours.contains(&CURVES[2]));
+        // Count bars in the strip, in the curve colours.
+        let (x, _) = l.point(0.95, 0.0);
+        assert!((l.strip_y..l.strip_y + STRIP_H).any(|y| expected.pixel(x - 4, y) == CURVES[0]));
+
+        // No samples, no curves, too many curves, odd values: still a picture.
+        let empty = Reliability::of(&[], &[], 10);
+        let mut odd = before.clone();
+        odd.bins[9].confidence = Some(f64::NAN);
+        odd.bins[7].accuracy = Some(7.0);
+        odd.bins[9].lower = 2.0;
+        odd.bins[9].upper = -1.0;
+        for curves in [
+            vec![("empty", &empty)],
+            vec![],
+            vec![
+                ("a", &before),
+                ("b", &after),
+                ("c", &empty),
+                ("d", &odd),
+                ("e", &before),
+            ],
+        ] {
+            let canvas = render_reliability(&curves, "");
+            assert_eq!(canvas.rgb.len(), canvas.width * canvas.height * 3);
+        }
+        assert_eq!(super::legend(&[("empty", &empty)]), ["empty: no samples"]);
     }
 }

@@ -12,7 +12,9 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::features::{FeatureSet, Window, Windowing};
+use crate::calibration;
+use crate::extract::Recipe;
+use crate::features::{FeatureSet, FrontEnd, Window, Windowing};
 use crate::labels::Emotion;
 use crate::model::{Cnn, CnnConfig};
 use crate::scaler::Scaler;
@@ -43,9 +45,30 @@ pub struct ModelInfo {
     pub model: CnnConfig,
     /// Networks in the ensemble (same config, different seeds).
     pub members: usize,
+    /// What is done to the audio before openSMILE (absent in models trained before serd had a
+    /// front end: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_end: Option<FrontEnd>,
+    /// Temperature applied to the ensemble's probabilities (`p^(1/T)`, renormalised), fitted on
+    /// the cross-validated predictions so that confidence means what it says; 1 when absent.
+    #[serde(default = "one")]
+    pub temperature: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl ModelInfo {
+    /// How this model turns audio into windows.
+    pub fn recipe(&self) -> Recipe {
+        Recipe {
+            set: self.features,
+            windowing: self.windowing(),
+            front: self.front_end,
+        }
+    }
+
     pub fn windowing(&self) -> Windowing {
         match (self.window_s, self.hop_s) {
             (Some(window), hop) => Windowing::Sliding {
@@ -149,6 +172,15 @@ impl ModelDir {
         if let Some(window) = info.window_s {
             Windowing::sliding(window, info.hop_s.unwrap_or(window))
                 .map_err(|e| inconsistent(e.to_string()))?;
+        }
+        if let Some(problem) = info.front_end.as_ref().and_then(FrontEnd::problem) {
+            return Err(inconsistent(problem));
+        }
+        if !(info.temperature.is_finite() && (0.01..=100.0).contains(&info.temperature)) {
+            return Err(inconsistent(format!(
+                "temperature {} is not between 0.01 and 100",
+                info.temperature
+            )));
         }
         if !(0.0..=1.0).contains(&info.min_voiced) {
             return Err(inconsistent(format!(
@@ -267,8 +299,17 @@ impl Predictor {
             })
             .collect();
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-        // The ensemble's probability is the mean of its members'.
-        fit::predict(&self.models, &refs, &self.device)
+        // The ensemble's probability is the mean of its members', then calibrated.
+        let mut probs = fit::predict(&self.models, &refs, &self.device);
+        for p in &mut probs {
+            calibration::apply(p, self.info.temperature);
+        }
+        probs
+    }
+
+    /// Sets the temperature its probabilities are calibrated with (training, once fitted).
+    pub fn set_temperature(&mut self, temperature: f32) {
+        self.info.temperature = temperature;
     }
 
     /// A file's prediction: the mean probabilities of its usable windows.

@@ -99,9 +99,73 @@ pub fn model_card(m: &Value) -> String {
         .collect();
     s += &recalls.join(", ");
     s += ". The confusion matrix is in `confusion.png`; every figure in `metrics.json`.\n\n";
+    s += &robustness(m);
     s += &format!("Made with: `{}`\n\n", m["command"].as_str().unwrap_or("?"));
     s += "## Limits\n\nActed speech from a few corpora, mostly English and German, adult speakers, \
           studio conditions: expect lower figures on spontaneous speech, other languages, noise and \
           far-field microphones.\n";
+    s
+}
+
+/// Front end, augmentation, per-condition figures and calibration (absent in metrics written
+/// before serd had them: then nothing is said).
+fn robustness(m: &Value) -> String {
+    let p = &m["protocol"];
+    let cv = &m["cv"];
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
+    };
+    let mut s = String::new();
+    s += "## Recording conditions\n\n";
+    s += &match p["front_end"].as_object() {
+        Some(f) => format!(
+            "Front end: the speech level is normalised to {} dBFS by a slow causal gain control and \
+             a white noise floor at {} dBFS is added before openSMILE, in training and in use alike. ",
+            f["level_dbfs"], f["floor_dbfs"]
+        ),
+        None => "Front end: none (openSMILE gets the audio as recorded). ".into(),
+    };
+    s += &match p["augment"].as_u64() {
+        Some(n) if n > 0 => format!(
+            "Training used {n} augmented copies of every training file under random simulated \
+             conditions (noise and babble at 0–30 dB SNR, rooms, telephone channel, gain, noise \
+             floor, 44.1/48 kHz rendering).\n\n"
+        ),
+        _ => "Training used the recordings as they are (no augmentation).\n\n".into(),
+    };
+    let conditions = cv["conditions"].as_array().cloned().unwrap_or_default();
+    if !conditions.is_empty() {
+        s += "Cross-validated figures with the held-out files under simulated conditions (noise \
+              instances and rooms that no training copy had):\n\n| condition | n | accuracy | UAR |\n|---|---|---|---|\n";
+        s += &format!(
+            "| clean | {} | {} | {} |\n",
+            cv["utterance"]["n"],
+            pct(&cv["utterance"]["accuracy"]),
+            pct(&cv["utterance"]["uar"])
+        );
+        for c in &conditions {
+            let u = &c["utterance"];
+            s += &format!(
+                "| {} | {} | {} | {} |\n",
+                c["condition"].as_str().unwrap_or("?"),
+                u["n"],
+                pct(&u["accuracy"]),
+                pct(&u["uar"])
+            );
+        }
+        s += "\n";
+    }
+    let cal = &cv["calibration"];
+    if let Some(t) = cal["temperature"].as_f64() {
+        s += &format!(
+            "Calibration: probabilities are tempered (T = {t:.2}), fitted on the cross-validated \
+             window predictions; expected calibration error (10 bins) per window {:.3} before, \
+             {:.3} after; per file {:.3} after (`reliability.png`).\n\n",
+            cal["window_before"]["ece"].as_f64().unwrap_or(f64::NAN),
+            cal["window_after"]["ece"].as_f64().unwrap_or(f64::NAN),
+            cal["utterance_after"]["ece"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
     s
 }

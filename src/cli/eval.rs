@@ -1,23 +1,40 @@
-//! `serd eval`: a model directory's figures on labelled data.
+//! `serd eval`: a model directory's figures on labelled data, as recorded and under simulated
+//! recording conditions.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
+use serde::Serialize;
 
 use serd::backend::{self, Backend};
-
 use serd::cache::Cache;
+use serd::calibration::Reliability;
+use serd::conditions::Condition;
 use serd::corpus;
+use serd::dataset::{self, copy_seed, talkers, Copy, Job, Labelled};
+use serd::labels::Emotion;
 use serd::metrics::{Confusion, Report};
 use serd::predict::{argmax, Predictor};
-use serd::train;
+use serd::rng::Rng;
+
+/// Seed of the conditioned copies `eval` makes: the same command gives the same figures.
+const EVAL_SEED: u64 = 0xE7A1;
 
 /// Evaluate a model on labelled speech: prints one JSON object (n, accuracy, UAR, per-class
-/// recall, confusion matrix, skipped files) on stdout and a table on stderr.
+/// recall, confusion matrix, expected calibration error, skipped files, and one entry per
+/// --condition) on stdout and a table on stderr.
 ///
 /// Each file is classified at utterance level: the mean of its windows' probabilities. Data
 /// sources are given as for `serd train`.
+///
+/// Conditions (--condition SPEC, repeatable) measure robustness: every file is evaluated again
+/// after a simulated recording condition. SPEC is one step or several joined by "+":
+/// gain:DB, white:SNR, pink:SNR, brown:SNR, babble:SNR (four other speakers of the data),
+/// floor:DBFS, reverb:RT60[:DRR], telephone[:mulaw|alaw] (300–3400 Hz, 8 kHz, companding),
+/// rate:HZ (rendered at that rate, then through serd's resampler); "standard" stands for
+/// white:10 babble:10 reverb:0.6 telephone gain:-30 rate:48000. Example: --condition
+/// reverb:0.6+white:20. Seeded: the same command gives the same figures.
 #[derive(Args)]
 pub struct EvalArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
@@ -32,32 +49,72 @@ pub struct EvalArgs {
     /// Feature cache folder (default: ~/.cache/serd/features).
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
+    /// Also evaluate under this simulated recording condition (repeatable; see above).
+    #[arg(long = "condition", value_name = "SPEC")]
+    conditions: Vec<String>,
+}
+
+/// The JSON `serd eval` prints.
+#[derive(Serialize)]
+struct Output {
+    #[serde(flatten)]
+    report: Report,
+    /// Expected calibration error of the file-level probabilities (10 bins).
+    ece: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    conditions: Vec<Under>,
+}
+
+#[derive(Serialize)]
+struct Under {
+    condition: String,
+    #[serde(flatten)]
+    report: Report,
+    ece: f64,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let conditions = super::conditions(&args.conditions, "--condition")?;
     let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let dataset = corpus::load_all(&args.data)?;
     let cache = Cache::new(args.cache.unwrap_or_else(Cache::default_dir));
-    let (files, skipped, _) = train::features(
-        &dataset.items,
-        predictor.info.features,
-        predictor.info.windowing(),
-        &cache,
-    );
-    let mut confusion = Confusion::new();
-    for file in &files {
-        if let Some(probs) = predictor.utterance(&file.windows) {
-            confusion.add(file.label, argmax(&probs));
-        }
-    }
-    let skipped = train::skipped_report(&dataset, &skipped);
-    let report = Report {
-        skipped,
-        ..Report::new(confusion)
-    };
+    let recipe = predictor.info.recipe();
+    let (mut files, skipped, _) = dataset::features(&dataset.items, recipe, &cache);
+    let jobs = plan(&files, &conditions);
+    dataset::add_copies(&mut files, &jobs, recipe, &cache);
+
+    let (confusion, ece) = judge(&predictor, &files, |f| &f.windows);
+    let under: Vec<Under> = conditions
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            let (confusion, ece) = judge(&predictor, &files, |f| &f.conditions[n]);
+            Under {
+                condition: c.to_string(),
+                report: Report::new(confusion),
+                ece,
+            }
+        })
+        .collect();
+    let skipped = dataset::skipped_report(&dataset, &skipped);
     eprintln!("{}", confusion.table());
-    println!("{}", serde_json::to_string(&report)?);
+    if !under.is_empty() {
+        let rows: Vec<(&str, &Confusion)> = under
+            .iter()
+            .map(|u| (u.condition.as_str(), &u.report.confusion))
+            .collect();
+        eprintln!("{}", condition_table(&confusion, &rows));
+    }
+    let output = Output {
+        report: Report {
+            skipped,
+            ..Report::new(confusion)
+        },
+        ece,
+        conditions: under,
+    };
+    println!("{}", serde_json::to_string(&output)?);
     if confusion.n() == 0 {
         bail!(
             "none of the {} files could be evaluated (the report lists why)",
@@ -65,4 +122,71 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Every file under every condition, babble mixed from four recordings of other speakers.
+fn plan(files: &[Labelled], conditions: &[Condition]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        for (n, condition) in conditions.iter().enumerate() {
+            let copy = Copy::Test(n);
+            let seed = copy_seed(EVAL_SEED, copy, &file.path);
+            let babble = talkers(files, i, |_| true, &mut Rng::new(seed));
+            jobs.push(Job {
+                file: i,
+                copy,
+                condition: condition.clone(),
+                seed,
+                babble,
+            });
+        }
+    }
+    jobs
+}
+
+/// The confusion matrix and expected calibration error of the files' utterance-level
+/// predictions, on the windows `windows` picks for each file (files without any are left out).
+fn judge<'a>(
+    predictor: &Predictor,
+    files: &'a [Labelled],
+    windows: impl Fn(&'a Labelled) -> &'a Vec<serd::features::Window>,
+) -> (Confusion, f64) {
+    let mut confusion = Confusion::new();
+    let (mut probs, mut truth) = (Vec::new(), Vec::<Emotion>::new());
+    for file in files {
+        if let Some(p) = predictor.utterance(windows(file)) {
+            confusion.add(file.label, argmax(&p));
+            probs.push(p);
+            truth.push(file.label);
+        }
+    }
+    (confusion, Reliability::of(&probs, &truth, 10).ece)
+}
+
+/// Clean against each condition: files, accuracy, UAR, and the UAR's change.
+pub fn condition_table(clean: &Confusion, rows: &[(&str, &Confusion)]) -> String {
+    let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.1} %", 100.0 * v));
+    let mut s = format!(
+        "{:<28} {:>6} {:>9} {:>9} {:>9}\n",
+        "condition", "files", "accuracy", "UAR", "ΔUAR"
+    );
+    let line = |name: &str, c: &Confusion| {
+        let delta = match (c.uar(), clean.uar()) {
+            (Some(a), Some(b)) => format!("{:+.1}", 100.0 * (a - b)),
+            _ => "n/a".into(),
+        };
+        format!(
+            "{:<28} {:>6} {:>9} {:>9} {:>9}\n",
+            name,
+            c.n(),
+            pct(c.accuracy()),
+            pct(c.uar()),
+            delta
+        )
+    };
+    s += &line("clean", clean);
+    for (name, c) in rows {
+        s += &line(name, c);
+    }
+    s.trim_end().to_string()
 }

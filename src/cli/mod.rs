@@ -8,8 +8,36 @@ pub mod train;
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
+use serd::conditions::Condition;
 use serd::features::Windowing;
+
+/// What `--condition standard` (eval) and `--test-condition standard` (train) stand for: the
+/// conditions serd's README reports for the bundled model.
+pub const STANDARD_CONDITIONS: [&str; 6] = [
+    "white:10",
+    "babble:10",
+    "reverb:0.6",
+    "telephone",
+    "gain:-30",
+    "rate:48000",
+];
+
+/// Condition specs from the command line, `standard` expanded ([`STANDARD_CONDITIONS`]).
+pub fn conditions(specs: &[String], flag: &str) -> anyhow::Result<Vec<Condition>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let list: Vec<&str> = if spec == "standard" {
+            STANDARD_CONDITIONS.to_vec()
+        } else {
+            vec![spec.as_str()]
+        };
+        for s in list {
+            out.push(s.parse().with_context(|| format!("{flag} {s:?}"))?);
+        }
+    }
+    Ok(out)
+}
 
 /// `--window`: seconds, or "whole".
 #[derive(Clone, Copy)]

@@ -44,12 +44,11 @@ pub struct PredictArgs {
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
-    let windowing = predictor.info.windowing();
     let threads = threads_per_file(args.files.len());
     let windows: Vec<_> = args
         .files
         .par_iter()
-        .map(|f| model_windows(f, predictor.info.features, windowing, threads))
+        .map(|f| model_windows(f, predictor.info.recipe(), threads, None))
         .collect();
     let mut out = std::io::stdout().lock();
     let mut failed = 0;

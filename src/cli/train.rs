@@ -11,14 +11,16 @@ use serde_json::json;
 
 use serd::backend::{self, Backend};
 use serd::cache::Cache;
+use serd::conditions::Condition;
 use serd::corpus;
-use serd::features::FeatureSet;
+use serd::dataset::{self, Labelled};
+use serd::features::{FeatureSet, FrontEnd};
 use serd::folds::Grouping;
-use serd::metrics::{write_confusion_png, Report};
+use serd::metrics::{write_confusion_png, write_reliability_png, Report};
 use serd::model::{CnnConfig, Layout};
 use serd::predict::ModelDir;
 use serd::train::fit::FitConfig;
-use serd::train::{self, Labelled, Options};
+use serd::train::{self, Options};
 
 use super::{windowing, WindowArg};
 
@@ -98,6 +100,30 @@ pub struct TrainArgs {
     /// Only cross-validate: write metrics, no final model.
     #[arg(long)]
     no_final: bool,
+    /// Augmented copies of every training file, each under a random recording condition (gain,
+    /// noise or babble at 0–30 dB SNR, a room, a telephone channel, a noise floor, 44.1/48 kHz
+    /// rendering; seeded, babble only from other training speakers). Features of each copy are
+    /// cached. 0: train on the recordings as they are.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    augment: usize,
+    /// Also report the cross-validated figures with the test files under this simulated condition
+    /// (repeatable; "standard" for white:10 babble:10 reverb:0.6 telephone gain:-30 rate:48000).
+    /// Test copies get noise instances and rooms no training copy had; see `serd eval --help` for
+    /// the SPEC syntax.
+    #[arg(long = "test-condition", value_name = "SPEC")]
+    test_conditions: Vec<String>,
+    /// What is done to the audio before openSMILE: "level" normalises the speech level (a slow,
+    /// causal gain control) and adds a quiet noise floor, so that the verdict does not depend on
+    /// the microphone's gain or a recording's digital silence; "none" gives openSMILE the audio as
+    /// it is. Recorded in the model: eval, predict and listen do the same.
+    #[arg(long, value_enum, default_value_t = FrontEndArg::Level)]
+    front_end: FrontEndArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FrontEndArg {
+    Level,
+    None,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -154,21 +180,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         dataset.speakers()
     );
 
+    let tests = super::conditions(&args.test_conditions, "--test-condition")?;
     let cache = Cache::new(args.cache.clone().unwrap_or_else(Cache::default_dir));
-    let started = Instant::now();
-    let (files, skipped, hits) = train::features(&dataset.items, args.set, windowing, &cache);
-    let features_s = started.elapsed().as_secs_f64();
-    log::info!(
-        "features of {} files in {features_s:.1} s ({hits} from the cache)",
-        files.len()
-    );
-    if files.is_empty() {
-        bail!("no usable files: every file failed (see above)");
-    }
-
     let options = Options {
         set: args.set,
         windowing,
+        front: (args.front_end == FrontEndArg::Level).then_some(FrontEnd::DEFAULT),
         min_voiced: args.min_voiced,
         folds: args.folds,
         grouping: args.grouping,
@@ -184,11 +201,28 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         },
         members: args.ensemble,
     };
+    let started = Instant::now();
+    let (mut files, skipped, mut hits) =
+        dataset::features(&dataset.items, options.recipe(), &cache);
+    if files.is_empty() {
+        bail!("no usable files: every file failed (see above)");
+    }
+    let fold_of = train::assign_folds(&files, &options)?;
+    let jobs = train::plan_copies(&files, &fold_of, args.augment, &tests, args.seed);
+    hits += dataset::add_copies(&mut files, &jobs, options.recipe(), &cache);
+    let features_s = started.elapsed().as_secs_f64();
+    log::info!(
+        "features of {} files and {} conditioned copies in {features_s:.1} s ({hits} from the \
+         cache)",
+        files.len(),
+        jobs.len()
+    );
+
     let selected = backend::select(args.backend)?;
     log::info!("training on {}", selected.name);
     let device = selected.device;
     let started = Instant::now();
-    let cv = cross_validate(&files, &options, &device)?;
+    let cv = cross_validate(&files, &fold_of, &tests, &options, &device)?;
     let cv_s = started.elapsed().as_secs_f64();
     if args.grouping == Grouping::None {
         log::warn!("--grouping none: speakers appear in training and test folds, so these figures overstate accuracy on new speakers");
@@ -197,8 +231,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let (Some(acc), Some(uar)) = (cv.accuracy, cv.uar) {
         eprintln!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds);
     }
+    if !cv.conditions.is_empty() {
+        eprintln!("{}", super::eval::condition_table(&cv.utterance, &cv.conditions.iter().map(|c| (c.condition.as_str(), &c.utterance)).collect::<Vec<_>>()));
+    }
+    let calibration = &cv.calibration;
+    eprintln!(
+        "calibration: temperature {:.2}; window ECE {:.3} -> {:.3}, file ECE {:.3} -> {:.3}",
+        calibration.temperature,
+        calibration.window_before.ece,
+        calibration.window_after.ece,
+        calibration.utterance_before.ece,
+        calibration.utterance_after.ece
+    );
 
-    let skipped_json = train::skipped_report(&dataset, &skipped);
+    let skipped_json = dataset::skipped_report(&dataset, &skipped);
     let report = Report {
         skipped: skipped_json,
         ..Report::new(cv.utterance)
@@ -211,12 +257,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else {
         let started = Instant::now();
         let all: Vec<&Labelled> = files.iter().collect();
-        let progress = train::bar(args.epochs as u64, "final model, epoch");
-        let (predictor, log) = train::train_one(&all, &options, &device, &mut |epoch, loss| {
-            progress.set_position(epoch as u64);
-            progress.set_message(format!("validation loss {loss:.3}"));
-        })?;
+        let progress = dataset::bar(args.epochs as u64, "final model, epoch");
+        let (mut predictor, log) =
+            train::train_one(&all, &options, &device, &mut |epoch, loss| {
+                progress.set_position(epoch as u64);
+                progress.set_message(format!("validation loss {loss:.3}"));
+            })?;
         progress.finish_and_clear();
+        predictor.set_temperature(cv.calibration.temperature);
         ModelDir::save(&args.out, &predictor.info, predictor.models())?;
         (Some(log), started.elapsed().as_secs_f64())
     };
@@ -232,6 +280,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "window_s": options.windowing_seconds().0,
             "hop_s": options.windowing_seconds().1,
             "min_voiced": args.min_voiced,
+            "front_end": options.front,
+            "augment": args.augment,
+            "test_conditions": tests.iter().map(Condition::to_string).collect::<Vec<_>>(),
             "model": options.model,
             "fit": options.fit,
             "backend": selected.name,
@@ -248,6 +299,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "window": Report::new(cv.window),
             "accuracy": cv.accuracy,
             "uar": cv.uar,
+            "conditions": cv.conditions.iter().map(|c| json!({
+                "condition": c.condition,
+                "utterance": Report::new(c.utterance),
+                "window": Report::new(c.window),
+            })).collect::<Vec<_>>(),
+            "calibration": cv.calibration,
             "folds": cv.folds,
             "assignment": cv.assignment,
         },
@@ -272,6 +329,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     write_confusion_png(&cv.utterance, &args.out.join("confusion.png"), &title)
         .with_context(|| format!("{}: cannot write", args.out.join("confusion.png").display()))?;
+    let c = &cv.calibration;
+    let reliability = args.out.join("reliability.png");
+    write_reliability_png(
+        &[
+            ("window, raw", &c.window_before),
+            ("window, calibrated", &c.window_after),
+            ("file, calibrated", &c.utterance_after),
+        ],
+        &reliability,
+        &format!("{title}: reliability"),
+    )
+    .with_context(|| format!("{}: cannot write", reliability.display()))?;
     write("MODEL_CARD.md", super::card::model_card(&metrics))?;
     println!("{}", serde_json::to_string(&report)?);
     log::info!("wrote {}", args.out.display());
@@ -293,11 +362,13 @@ fn grouping_words(grouping: Grouping) -> &'static str {
 
 fn cross_validate(
     files: &[Labelled],
+    fold_of: &[usize],
+    tests: &[Condition],
     options: &Options,
     device: &Device,
 ) -> anyhow::Result<train::CvReport> {
-    let progress = train::bar(options.folds as u64, "cross-validation, fold");
-    let cv = train::cross_validate(files, options, device, &mut |fold, epoch, loss| {
+    let progress = dataset::bar(options.folds as u64, "cross-validation, fold");
+    let cv = train::cross_validate(files, fold_of, tests, options, device, &mut |fold, epoch, loss| {
         progress.set_position(fold as u64);
         progress.set_message(format!("epoch {epoch}, validation loss {loss:.3}"));
     })?;

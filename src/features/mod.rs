@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::opensmile::{self, Running, SinkFrame, Smile};
 use graph::{Graph, Part, Split, VOICING_SINK};
 
+mod front;
 mod graph;
+
+pub use front::FrontEnd;
 
 /// The sample rate every feature extraction runs at.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -252,6 +255,9 @@ pub struct Extractor {
     /// Start of the next window that can still arrive.
     next_start: f64,
     pcm: Vec<i16>,
+    /// The model's front end, if any, and its output for the chunk being written.
+    front: Option<front::Stage>,
+    fronted: Vec<f32>,
     /// Samples pushed so far.
     samples: u64,
 }
@@ -344,8 +350,18 @@ impl Extractor {
             lld_until: 0.0,
             next_start: 0.0,
             pcm: Vec::with_capacity(WRITE_CHUNK),
+            front: None,
+            fronted: Vec::new(),
             samples: 0,
         })
+    }
+
+    /// Passes the input through `front` ([`FrontEnd`]) before openSMILE; `None` (the default)
+    /// gives openSMILE the samples as they are.
+    pub fn with_front_end(mut self, front: Option<FrontEnd>) -> Extractor {
+        self.front = front.map(front::Stage::new);
+        self.fronted = Vec::with_capacity(if front.is_some() { WRITE_CHUNK } else { 0 });
+        self
     }
 
     /// openSMILE's names of the functionals, in output order.
@@ -388,9 +404,17 @@ impl Extractor {
 
     fn write_all(&mut self, runs: &[Running], samples: &[f32]) -> Result<(), Error> {
         for chunk in samples.chunks(WRITE_CHUNK) {
-            self.pcm.clear();
             // As opensmile-python: scale by 2^15 and truncate toward zero (saturating).
-            self.pcm.extend(chunk.iter().map(|&x| (x * 32768.0) as i16));
+            let pcm = |x: &f32| (x * 32768.0) as i16;
+            self.pcm.clear();
+            match &mut self.front {
+                Some(front) => {
+                    self.fronted.clear();
+                    front.process(chunk, &mut self.fronted);
+                    self.pcm.extend(self.fronted.iter().map(pcm));
+                }
+                None => self.pcm.extend(chunk.iter().map(pcm)),
+            }
             for run in runs {
                 while !run.write(&self.pcm)? {
                     if run.is_finished() {

@@ -210,7 +210,8 @@ pub fn run(
         }),
         spawn("serd-features", Stage::Features, &status_tx, move |ready| {
             let extractor = Extractor::new(info.features, info.windowing(), Threads::One)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .with_front_end(info.front_end);
             ready();
             windows::run(extractor, audio_rx, windows_tx, pace).map_err(|e| e.to_string())
         }),

@@ -10,43 +10,31 @@
 pub mod fit;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::Device;
-use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::cache::Cache;
-use crate::corpus::Item;
-use crate::features::{FeatureSet, Window, Windowing};
+use crate::calibration::{self, Reliability};
+use crate::conditions::{self, Condition};
+use crate::dataset::{copy_seed, talkers, Copy, Job, Labelled};
+use crate::extract::Recipe;
+use crate::features::{FeatureSet, FrontEnd, Window, Windowing};
 use crate::folds::{self, Grouping};
 use crate::labels::Emotion;
 use crate::metrics::{Confusion, MeanStd};
 use crate::model::CnnConfig;
 use crate::predict::{argmax, mean_probs, usable, ModelInfo, Predictor, FORMAT};
+use crate::rng::Rng;
 use crate::scaler::Scaler;
 use fit::{Examples, FitConfig, FitLog};
-
-/// The features of one labelled file.
-pub struct Labelled {
-    pub path: PathBuf,
-    pub label: Emotion,
-    pub speaker: String,
-    pub windows: Vec<Window>,
-}
-
-/// A file that could not be used, and why.
-#[derive(Clone, Debug, Serialize)]
-pub struct Skipped {
-    pub path: PathBuf,
-    pub error: String,
-}
 
 /// Everything that shapes a training run.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub set: FeatureSet,
     pub windowing: Windowing,
+    /// The front end before openSMILE ([`FrontEnd`]); `None`: openSMILE's features as they are.
+    pub front: Option<FrontEnd>,
     pub min_voiced: f32,
     pub folds: usize,
     pub grouping: Grouping,
@@ -54,85 +42,6 @@ pub struct Options {
     pub fit: FitConfig,
     /// Networks trained per model, with seeds seed, seed + 1, ...; their probabilities averaged.
     pub members: usize,
-}
-
-/// Extracts (or reads from the cache) the features of every item, in parallel. Files that fail
-/// are returned as skipped; the others are kept in input order.
-pub fn features(
-    items: &[Item],
-    set: FeatureSet,
-    windowing: Windowing,
-    cache: &Cache,
-) -> (Vec<Labelled>, Vec<Skipped>, usize) {
-    let progress = bar(items.len() as u64, "features");
-    let hits = AtomicUsize::new(0);
-    let results: Vec<Result<Labelled, Skipped>> = items
-        .par_iter()
-        .map(|item| {
-            let result = cache.windows(&item.path, set, windowing);
-            progress.inc(1);
-            match result {
-                Ok((windows, hit)) if !windows.is_empty() => {
-                    hits.fetch_add(usize::from(hit), Ordering::Relaxed);
-                    Ok(Labelled {
-                        path: item.path.clone(),
-                        label: item.label,
-                        speaker: item.speaker.clone(),
-                        windows,
-                    })
-                }
-                Ok(_) => Err(Skipped {
-                    path: item.path.clone(),
-                    error: SHORT.into(),
-                }),
-                Err(e) => Err(Skipped {
-                    path: item.path.clone(),
-                    error: e.to_string(),
-                }),
-            }
-        })
-        .collect();
-    progress.finish_and_clear();
-    let (mut ok, mut skipped) = (Vec::new(), Vec::new());
-    let mut short = 0;
-    for r in results {
-        match r {
-            Ok(l) => ok.push(l),
-            Err(s) => {
-                // Short files are expected with long windows: one summary line, details at -v.
-                if s.error == SHORT {
-                    short += 1;
-                    log::info!("{}: {} (skipped)", s.path.display(), s.error);
-                } else {
-                    log::warn!("{}: {} (skipped)", s.path.display(), s.error);
-                }
-                skipped.push(s);
-            }
-        }
-    }
-    if short > 0 {
-        log::warn!("{short} files are shorter than one window and were left out (-v lists them)");
-    }
-    (ok, skipped, hits.into_inner())
-}
-
-const SHORT: &str = "shorter than one window";
-
-/// The files a run could not use, for reports: the data sources' problems, then the files whose
-/// features failed.
-pub fn skipped_report(
-    dataset: &crate::corpus::Dataset,
-    skipped: &[Skipped],
-) -> Vec<crate::metrics::Skipped> {
-    let entry = |path: &std::path::Path, error: &str| crate::metrics::Skipped {
-        path: path.display().to_string(),
-        error: error.to_string(),
-    };
-    dataset
-        .problems()
-        .map(|p| entry(&p.path, &p.error))
-        .chain(skipped.iter().map(|s| entry(&s.path, &s.error)))
-        .collect()
 }
 
 /// Metrics of one fold.
@@ -160,8 +69,32 @@ pub struct CvReport {
     /// Utterance-level accuracy and UAR over folds.
     pub accuracy: Option<MeanStd>,
     pub uar: Option<MeanStd>,
+    /// The test files under each test condition (the files' held-out figures again, on
+    /// conditioned copies with noise instances and rooms no training copy had).
+    pub conditions: Vec<ConditionReport>,
+    /// The temperature fitted on the clean held-out window probabilities, and the reliability of
+    /// those probabilities before and after it.
+    pub calibration: CalibrationReport,
     /// The test fold of every file, for reproducing the protocol elsewhere.
     pub assignment: Vec<Assigned>,
+}
+
+/// Held-out figures under one simulated condition.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConditionReport {
+    pub condition: String,
+    pub utterance: Confusion,
+    pub window: Confusion,
+}
+
+/// Confidence calibration on the cross-validated predictions.
+#[derive(Clone, Debug, Serialize)]
+pub struct CalibrationReport {
+    pub temperature: f32,
+    pub window_before: Reliability,
+    pub window_after: Reliability,
+    pub utterance_before: Reliability,
+    pub utterance_after: Reliability,
 }
 
 /// A file's place in the cross-validation.
@@ -176,28 +109,83 @@ pub struct Assigned {
     pub predicted: Option<Emotion>,
 }
 
-/// K-fold cross-validation. `on_progress(fold, epoch, valid_loss)` follows the training.
-pub fn cross_validate(
-    files: &[Labelled],
-    options: &Options,
-    device: &Device,
-    on_progress: &mut dyn FnMut(usize, usize, f64),
-) -> Result<CvReport, folds::FoldError> {
+/// The fold of every file (stratified by class, grouped as the options say).
+pub fn assign_folds(files: &[Labelled], options: &Options) -> Result<Vec<usize>, folds::FoldError> {
     let labels: Vec<Emotion> = files.iter().map(|f| f.label).collect();
     let speakers: Vec<&str> = files.iter().map(|f| f.speaker.as_str()).collect();
-    let fold_of = folds::assign(
+    folds::assign(
         &labels,
         &speakers,
         options.grouping,
         options.folds,
         options.fit.seed,
-    )?;
+    )
+}
+
+/// The conditioned copies a run needs: `augment` random copies of every file, with babble from
+/// other speakers of the file's own fold (so a test fold's voices never reach the other folds'
+/// training data), and every file under each test condition, with babble from the other folds
+/// (the speakers its fold's model was trained on) and seeds no augmented copy has.
+pub fn plan_copies(
+    files: &[Labelled],
+    fold_of: &[usize],
+    augment: usize,
+    tests: &[Condition],
+    seed: u64,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        for n in 0..augment {
+            let copy = Copy::Augmented(n);
+            let seed = copy_seed(seed, copy, &file.path);
+            let mut rng = Rng::new(seed);
+            let babble = talkers(files, i, |j| fold_of[j] == fold_of[i], &mut rng);
+            let condition = conditions::draw(&mut rng, !babble.is_empty());
+            jobs.push(Job {
+                file: i,
+                copy,
+                condition,
+                seed,
+                babble,
+            });
+        }
+        for (n, condition) in tests.iter().enumerate() {
+            let copy = Copy::Test(n);
+            let seed = copy_seed(seed, copy, &file.path);
+            let mut rng = Rng::new(seed);
+            let babble = talkers(files, i, |j| fold_of[j] != fold_of[i], &mut rng);
+            jobs.push(Job {
+                file: i,
+                copy,
+                condition: condition.clone(),
+                seed,
+                babble,
+            });
+        }
+    }
+    jobs
+}
+
+/// K-fold cross-validation over the folds `fold_of` ([`assign_folds`]), with the test conditions
+/// named in `tests` (the files' `conditions`, in that order). `on_progress(fold, epoch,
+/// valid_loss)` follows the training.
+pub fn cross_validate(
+    files: &[Labelled],
+    fold_of: &[usize],
+    tests: &[Condition],
+    options: &Options,
+    device: &Device,
+    on_progress: &mut dyn FnMut(usize, usize, f64),
+) -> Result<CvReport, folds::FoldError> {
     let (mut utterance, mut window) = (Confusion::new(), Confusion::new());
+    let mut under = vec![(Confusion::new(), Confusion::new()); tests.len()];
     let mut reports = Vec::new();
     let mut predicted = vec![None; files.len()];
+    // Clean held-out window probabilities (before calibration) and their file.
+    let mut held_out: Vec<(usize, [f32; Emotion::COUNT])> = Vec::new();
     for fold in 0..options.folds {
-        let test = select(files.iter(), &fold_of, |f| f == fold);
-        let rest = select(files.iter(), &fold_of, |f| f != fold);
+        let test = select(files.iter(), fold_of, |f| f == fold);
+        let rest = select(files.iter(), fold_of, |f| f != fold);
         let fold_options = Options {
             fit: FitConfig {
                 seed: options.fit.seed.wrapping_add(fold as u64),
@@ -214,14 +202,23 @@ pub fn cross_validate(
             .enumerate()
             .filter(|&(i, _)| fold_of[i] == fold)
         {
-            let windows = usable(&file.windows, options.min_voiced);
-            let probs = predictor.classify(&windows);
+            let probs = predictor.classify(&usable(&file.windows, options.min_voiced));
             for p in &probs {
                 fold_win.add(file.label, argmax(p));
+                held_out.push((i, *p));
             }
             if let Some(mean) = mean_probs(&probs) {
                 predicted[i] = Some(argmax(&mean));
                 fold_utt.add(file.label, argmax(&mean));
+            }
+            for ((utt, win), windows) in under.iter_mut().zip(&file.conditions) {
+                let probs = predictor.classify(&usable(windows, options.min_voiced));
+                for p in &probs {
+                    win.add(file.label, argmax(p));
+                }
+                if let Some(mean) = mean_probs(&probs) {
+                    utt.add(file.label, argmax(&mean));
+                }
             }
         }
         let mut test_speakers: Vec<&str> = test.iter().map(|f| f.speaker.as_str()).collect();
@@ -251,12 +248,21 @@ pub fn cross_validate(
         .iter()
         .zip(fold_of)
         .zip(predicted)
-        .map(|((f, fold), predicted)| Assigned {
+        .map(|((f, &fold), predicted)| Assigned {
             path: f.path.clone(),
             label: f.label,
             speaker: f.speaker.clone(),
             fold,
             predicted,
+        })
+        .collect();
+    let conditions = tests
+        .iter()
+        .zip(under)
+        .map(|(c, (utterance, window))| ConditionReport {
+            condition: c.to_string(),
+            utterance,
+            window,
         })
         .collect();
     Ok(CvReport {
@@ -265,8 +271,49 @@ pub fn cross_validate(
         window,
         accuracy,
         uar,
+        conditions,
+        calibration: calibrate(files, &held_out),
         assignment,
     })
+}
+
+/// Fits the temperature on the held-out window probabilities (what `listen` reports) and
+/// measures reliability before and after, per window and per file (mean of its windows).
+fn calibrate(files: &[Labelled], held_out: &[(usize, [f32; Emotion::COUNT])]) -> CalibrationReport {
+    let truth: Vec<Emotion> = held_out.iter().map(|(i, _)| files[*i].label).collect();
+    let raw: Vec<[f32; Emotion::COUNT]> = held_out.iter().map(|(_, p)| *p).collect();
+    let temperature = calibration::fit(&raw, &truth).unwrap_or(1.0);
+    let at = |t: f32| -> Vec<[f32; Emotion::COUNT]> {
+        raw.iter()
+            .map(|p| {
+                let mut p = *p;
+                calibration::apply(&mut p, t);
+                p
+            })
+            .collect()
+    };
+    let utterances = |probs: &[[f32; Emotion::COUNT]]| {
+        let mut by_file: Vec<(usize, Vec<[f32; Emotion::COUNT]>)> = Vec::new();
+        for ((i, _), p) in held_out.iter().zip(probs) {
+            match by_file.last_mut() {
+                Some((j, list)) if j == i => list.push(*p),
+                _ => by_file.push((*i, vec![*p])),
+            }
+        }
+        let (probs, truth): (Vec<_>, Vec<_>) = by_file
+            .iter()
+            .filter_map(|(i, list)| Some((mean_probs(list)?, files[*i].label)))
+            .unzip();
+        Reliability::of(&probs, &truth, 10)
+    };
+    let calibrated = at(temperature);
+    CalibrationReport {
+        temperature,
+        window_before: Reliability::of(&raw, &truth, 10),
+        window_after: Reliability::of(&calibrated, &truth, 10),
+        utterance_before: utterances(&raw),
+        utterance_after: utterances(&calibrated),
+    }
 }
 
 /// The items whose part number satisfies `keep`.
@@ -320,12 +367,14 @@ pub fn train_one<'a>(
     let train = select(files.iter().copied(), &split, |p| p != 0);
     let valid = select(files.iter().copied(), &split, |p| p == 0);
 
+    // A file's windows and those of its augmented copies, each copy judged like a file.
     let labelled_windows = |files: &[&'a Labelled]| -> Vec<(&'a Window, Emotion)> {
         files
             .iter()
             .flat_map(|f| {
-                usable(&f.windows, options.min_voiced)
-                    .into_iter()
+                std::iter::once(&f.windows)
+                    .chain(&f.augmented)
+                    .flat_map(|windows| usable(windows, options.min_voiced))
                     .map(move |w| (w, f.label))
             })
             .collect()
@@ -377,6 +426,15 @@ pub fn train_one<'a>(
 
 impl Options {
     /// Window and hop in seconds; `None` for whole files.
+    /// How audio becomes windows for this run.
+    pub fn recipe(&self) -> Recipe {
+        Recipe {
+            set: self.set,
+            windowing: self.windowing,
+            front: self.front,
+        }
+    }
+
     pub fn windowing_seconds(&self) -> (Option<f64>, Option<f64>) {
         match self.windowing {
             Windowing::Whole => (None, None),
@@ -399,18 +457,7 @@ pub fn model_info(options: &Options, scaler: Scaler) -> ModelInfo {
         scaler,
         model: options.model.clone(),
         members: options.members.max(1),
+        front_end: options.front,
+        temperature: 1.0,
     }
-}
-
-/// A progress bar on stderr (drawn only when stderr is a terminal).
-pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} {{pos}}/{{len}} [{{bar:30}}] {{elapsed}} (eta {{eta}}) {{msg}}"
-        ))
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar
 }

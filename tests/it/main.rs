@@ -7,4 +7,5 @@ mod cli;
 mod decode;
 mod listen;
 mod parity;
+mod robust;
 mod train;

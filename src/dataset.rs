@@ -1,0 +1,244 @@
+//! Data loading for `serd train` and `serd eval`: corpus items → feature windows (the same
+//! extraction path as `serd listen`, cached, parallel), clean and under simulated recording
+//! conditions ([`crate::conditions`]).
+//!
+//! Conditioned copies come in two kinds: augmented copies of training files (random conditions,
+//! [`crate::conditions::draw`]) and test copies (the conditions a report asks for). Each copy has
+//! its own seed, derived from the run's seed, the kind, the file and the copy number, so noise
+//! instances and rooms differ between copies, and test copies never reuse a training copy's.
+//! Babble is mixed from recordings the caller allows ([`Job::babble`]): in training never the
+//! test fold's speakers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::conditions::Condition;
+use crate::corpus::{Dataset, Item};
+use crate::extract::{Conditioned, Recipe};
+use crate::features::Window;
+use crate::files::{fnv1a, FNV_OFFSET};
+use crate::labels::Emotion;
+use crate::rng::Rng;
+
+/// Talkers mixed into one babble noise.
+pub const BABBLE_TALKERS: usize = 4;
+
+/// The features of one labelled file.
+pub struct Labelled {
+    pub path: PathBuf,
+    pub label: Emotion,
+    pub speaker: String,
+    /// The file as recorded.
+    pub windows: Vec<Window>,
+    /// Augmented copies (random conditions), used only when the file is in a training part.
+    pub augmented: Vec<Vec<Window>>,
+    /// The file under each test condition, in the order asked; empty where extraction failed.
+    pub conditions: Vec<Vec<Window>>,
+}
+
+/// A file that could not be used, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub error: String,
+}
+
+/// Extracts (or reads from the cache) the features of every item, in parallel. Files that fail
+/// are returned as skipped; the others are kept in input order. Also returns the cache hits.
+pub fn features(
+    items: &[Item],
+    recipe: Recipe,
+    cache: &Cache,
+) -> (Vec<Labelled>, Vec<Skipped>, usize) {
+    let progress = bar(items.len() as u64, "features");
+    let hits = AtomicUsize::new(0);
+    let results: Vec<Result<Labelled, Skipped>> = items
+        .par_iter()
+        .map(|item| {
+            let result = cache.windows(&item.path, recipe, None);
+            progress.inc(1);
+            match result {
+                Ok((windows, hit)) if !windows.is_empty() => {
+                    hits.fetch_add(usize::from(hit), Ordering::Relaxed);
+                    Ok(Labelled {
+                        path: item.path.clone(),
+                        label: item.label,
+                        speaker: item.speaker.clone(),
+                        windows,
+                        augmented: Vec::new(),
+                        conditions: Vec::new(),
+                    })
+                }
+                Ok(_) => Err(Skipped {
+                    path: item.path.clone(),
+                    error: SHORT.into(),
+                }),
+                Err(e) => Err(Skipped {
+                    path: item.path.clone(),
+                    error: e.to_string(),
+                }),
+            }
+        })
+        .collect();
+    progress.finish_and_clear();
+    let (mut ok, mut skipped) = (Vec::new(), Vec::new());
+    let mut short = 0;
+    for r in results {
+        match r {
+            Ok(l) => ok.push(l),
+            Err(s) => {
+                // Short files are expected with long windows: one summary line, details at -v.
+                if s.error == SHORT {
+                    short += 1;
+                    log::info!("{}: {} (skipped)", s.path.display(), s.error);
+                } else {
+                    log::warn!("{}: {} (skipped)", s.path.display(), s.error);
+                }
+                skipped.push(s);
+            }
+        }
+    }
+    if short > 0 {
+        log::warn!("{short} files are shorter than one window and were left out (-v lists them)");
+    }
+    (ok, skipped, hits.into_inner())
+}
+
+const SHORT: &str = "shorter than one window";
+
+/// The files a run could not use, for reports: the data sources' problems, then the files whose
+/// features failed.
+pub fn skipped_report(dataset: &Dataset, skipped: &[Skipped]) -> Vec<crate::metrics::Skipped> {
+    let entry = |path: &Path, error: &str| crate::metrics::Skipped {
+        path: path.display().to_string(),
+        error: error.to_string(),
+    };
+    dataset
+        .problems()
+        .map(|p| entry(&p.path, &p.error))
+        .chain(skipped.iter().map(|s| entry(&s.path, &s.error)))
+        .collect()
+}
+
+/// Which copy of a file a [`Job`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copy {
+    /// The n-th augmented copy.
+    Augmented(usize),
+    /// The file under the n-th test condition.
+    Test(usize),
+}
+
+/// One conditioned copy of one file to extract.
+pub struct Job {
+    pub file: usize,
+    pub copy: Copy,
+    pub condition: Condition,
+    pub seed: u64,
+    /// Recordings its babble may be mixed from.
+    pub babble: Vec<PathBuf>,
+}
+
+/// A seed for one copy of one file, from the run's seed: the same run gives the same copies, and
+/// augmented and test copies never share a noise instance or a room.
+pub fn copy_seed(seed: u64, copy: Copy, path: &Path) -> u64 {
+    let tag = match copy {
+        Copy::Augmented(n) => format!("augment/{n}"),
+        Copy::Test(n) => format!("test/{n}"),
+    };
+    let h = fnv1a(FNV_OFFSET, &seed.to_le_bytes());
+    let h = fnv1a(h, tag.as_bytes());
+    fnv1a(h, path.as_os_str().as_encoded_bytes())
+}
+
+/// [`BABBLE_TALKERS`] recordings for the babble of `files[i]`, drawn with `rng` from the files
+/// `allowed` and never of the file's own speaker; empty when there are none.
+pub fn talkers(
+    files: &[Labelled],
+    i: usize,
+    allowed: impl Fn(usize) -> bool,
+    rng: &mut Rng,
+) -> Vec<PathBuf> {
+    let pool: Vec<usize> = (0..files.len())
+        .filter(|&j| allowed(j) && files[j].speaker != files[i].speaker)
+        .collect();
+    if pool.is_empty() {
+        return Vec::new();
+    }
+    (0..BABBLE_TALKERS)
+        .map(|_| files[pool[rng.below(pool.len())]].path.clone())
+        .collect()
+}
+
+/// Extracts every job's copy (from the cache when there) and stores it in its file: a failed copy
+/// is reported once and left out (an augmented copy) or left empty (a test copy). Returns the
+/// cache hits.
+pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &Cache) -> usize {
+    if jobs.is_empty() {
+        return 0;
+    }
+    let tests = jobs
+        .iter()
+        .filter_map(|j| match j.copy {
+            Copy::Test(n) => Some(n + 1),
+            Copy::Augmented(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    for f in files.iter_mut() {
+        f.conditions = vec![Vec::new(); tests];
+    }
+    let progress = bar(jobs.len() as u64, "conditioned copies");
+    let hits = AtomicUsize::new(0);
+    let shared: &[Labelled] = files;
+    let results: Vec<_> = jobs
+        .par_iter()
+        .map(|job| {
+            let conditioned = Conditioned {
+                condition: &job.condition,
+                seed: job.seed,
+                babble: &job.babble,
+            };
+            let result = cache.windows(&shared[job.file].path, recipe, Some(&conditioned));
+            progress.inc(1);
+            if let Ok((_, true)) = result {
+                hits.fetch_add(1, Ordering::Relaxed);
+            }
+            result.map(|(windows, _)| windows)
+        })
+        .collect();
+    progress.finish_and_clear();
+    for (job, result) in jobs.iter().zip(results) {
+        let file = &mut files[job.file];
+        match (result, job.copy) {
+            (Ok(windows), Copy::Augmented(_)) if !windows.is_empty() => {
+                file.augmented.push(windows)
+            }
+            (Ok(windows), Copy::Test(n)) => file.conditions[n] = windows,
+            (Ok(_), Copy::Augmented(_)) => {}
+            (Err(e), _) => log::warn!(
+                "{} under {}: {e} (copy left out)",
+                file.path.display(),
+                job.condition
+            ),
+        }
+    }
+    hits.into_inner()
+}
+
+/// A progress bar on stderr (drawn only when stderr is a terminal).
+pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} {{pos}}/{{len}} [{{bar:30}}] {{elapsed}} (eta {{eta}}) {{msg}}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
