@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark: `serd listen` in real time and as fast as possible (issue 4's figures).
 
-    pip install numpy && cargo build --release
+    pip install numpy soundfile && cargo build --release
     python3 benches/listen.py [--corpus ../shared/corpora/ravdess] [--minutes 3] [--soak-minutes 60]
 
-Input: RAVDESS recordings (real speech with pauses, 16 kHz mono in ../shared) concatenated into
-one file; a 48 kHz copy (linear interpolation: the content does not matter here, the rate does)
-exercises the resampler as a typical microphone would.
+Input: RAVDESS recordings (real speech with pauses, 48 kHz FLAC in ../shared) concatenated into
+one file; 16 and 48 kHz copies (linear interpolation: the content does not matter here, the rate
+does) exercise openSMILE alone and the resampler as a typical microphone would.
 
 1. Real-time replay (`--realtime`) of a `--minutes` file, for each backend (cpu, and wgpu when an
    adapter exists) and each rate (16 kHz, 48 kHz):
@@ -42,6 +42,10 @@ DELAY = re.compile(r"window ([\d.]+)-([\d.]+) s: latency ([\d.]+) ms; completed 
 
 
 def read_wav(path):
+    if not path.endswith(".wav"):
+        import soundfile  # FLAC corpora (RAVDESS as distributed): pip install soundfile
+        x, rate = soundfile.read(path, dtype="int16", always_2d=True)
+        return rate, x.astype(np.float32).mean(axis=1)
     with wave.open(path) as w:
         assert w.getsampwidth() == 2, path
         x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32)
@@ -58,9 +62,13 @@ def write_wav(path, rate, x):
 
 
 def make_input(corpus, seconds, path, rate_out=None):
-    files = sorted(glob.glob(os.path.join(corpus, "**", "*.wav"), recursive=True))
+    files = sorted(
+        f
+        for ext in ("wav", "flac")
+        for f in glob.glob(os.path.join(corpus, "**", f"*.{ext}"), recursive=True)
+    )
     if not files:
-        sys.exit(f"no .wav files under {corpus}")
+        sys.exit(f"no .wav or .flac files under {corpus}")
     parts, total, i = [], 0, 0
     while total < seconds:
         rate, x = read_wav(files[i % len(files)])

@@ -100,10 +100,11 @@ const REVISION: u32 = 3;
 /// and babble sources (by path: the corpus files, which do not change under a training run).
 fn key(bytes: &[u8], recipe: Recipe, conditioned: Option<&Conditioned>) -> u64 {
     let mut params = format!(
-        "{}|{:?}|{:?}|{}|{}|{REVISION}",
+        "{}|{:?}|{:?}/{}|{}|{}|{REVISION}",
         recipe.set.name(),
         recipe.windowing,
         recipe.front,
+        crate::features::FRONT_END_REVISION,
         env!("CARGO_PKG_VERSION"),
         crate::opensmile::BUNDLE_ID
     );
@@ -206,11 +207,19 @@ mod tests {
         let cache = Cache::new(dir.path());
         let windowing = Windowing::sliding(1.0, 0.5).unwrap();
         let (first, hit) = cache
-            .windows(&fixture("tone_16k.wav"), Recipe::raw(FeatureSet::Egemaps, windowing), None)
+            .windows(
+                &fixture("tone_16k.wav"),
+                Recipe::raw(FeatureSet::Egemaps, windowing),
+                None,
+            )
             .unwrap();
         assert!(!hit);
         let (second, hit) = cache
-            .windows(&fixture("tone_16k.wav"), Recipe::raw(FeatureSet::Egemaps, windowing), None)
+            .windows(
+                &fixture("tone_16k.wav"),
+                Recipe::raw(FeatureSet::Egemaps, windowing),
+                None,
+            )
             .unwrap();
         assert!(hit);
         assert_eq!(first, second);
@@ -223,8 +232,18 @@ mod tests {
         let audio = dir.path().join("a.wav");
         fs::copy(fixture("tone_16k.wav"), &audio).unwrap();
         let whole = Windowing::Whole;
-        assert!(!cache.windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None).unwrap().1);
-        assert!(cache.windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None).unwrap().1);
+        assert!(
+            !cache
+                .windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None)
+                .unwrap()
+                .1
+        );
+        assert!(
+            cache
+                .windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None)
+                .unwrap()
+                .1
+        );
         assert!(
             !cache
                 .windows(
@@ -235,15 +254,27 @@ mod tests {
                 .unwrap()
                 .1
         );
-        assert!(!cache.windows(&audio, Recipe::raw(FeatureSet::Compare, whole), None).unwrap().1);
+        assert!(
+            !cache
+                .windows(&audio, Recipe::raw(FeatureSet::Compare, whole), None)
+                .unwrap()
+                .1
+        );
         fs::copy(fixture("noise_16k.wav"), &audio).unwrap();
-        let (windows, hit) = cache.windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None).unwrap();
+        let (windows, hit) = cache
+            .windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), None)
+            .unwrap();
         assert!(!hit, "new content under the same name");
         assert_eq!(
             windows,
-            model_windows(&audio, Recipe::raw(FeatureSet::Egemaps, whole), Threads::One, None)
-                .unwrap()
-                .windows
+            model_windows(
+                &audio,
+                Recipe::raw(FeatureSet::Egemaps, whole),
+                Threads::One,
+                None
+            )
+            .unwrap()
+            .windows
         );
     }
 
@@ -253,14 +284,22 @@ mod tests {
         let cache = Cache::new(dir.path());
         let tone = fixture("tone_16k.wav");
         let (windows, _) = cache
-            .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
+            .windows(
+                &tone,
+                Recipe::raw(FeatureSet::Egemaps, Windowing::Whole),
+                None,
+            )
             .unwrap();
         for entry in fs::read_dir(dir.path()).unwrap().flatten() {
             let data = fs::read(entry.path()).unwrap();
             fs::write(entry.path(), &data[..data.len() / 2]).unwrap();
         }
         let (again, hit) = cache
-            .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
+            .windows(
+                &tone,
+                Recipe::raw(FeatureSet::Egemaps, Windowing::Whole),
+                None,
+            )
             .unwrap();
         assert!(!hit);
         assert_eq!(again, windows);
@@ -273,7 +312,11 @@ mod tests {
             fs::write(entry.path(), &data).unwrap();
         }
         let (again, hit) = cache
-            .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
+            .windows(
+                &tone,
+                Recipe::raw(FeatureSet::Egemaps, Windowing::Whole),
+                None,
+            )
             .unwrap();
         assert!(!hit);
         assert_eq!(again, windows);
@@ -290,7 +333,11 @@ mod tests {
         let tone = fixture("tone_16k.wav");
         for _ in 0..2 {
             let (windows, hit) = cache
-                .windows(&tone, Recipe::raw(FeatureSet::Egemaps, Windowing::Whole), None)
+                .windows(
+                    &tone,
+                    Recipe::raw(FeatureSet::Egemaps, Windowing::Whole),
+                    None,
+                )
                 .unwrap();
             assert!(!hit);
             assert_eq!(windows.len(), 1);

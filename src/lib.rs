@@ -1,9 +1,12 @@
 //! serd: speech emotion recognition from openSMILE functionals.
 //!
 //! Layering (imports point down only): the `serd` binary → [`pipeline`], [`train`] →
-//! [`predict`] → [`model`], [`scaler`]; [`pipeline`] → [`features`], [`audio`];
-//! [`train`] → [`cache`] → [`extract`] → [`features`] → [`audio`], [`opensmile`];
-//! [`corpus`], [`folds`], [`metrics`] → [`labels`]; [`cache`], [`features`] → [`files`].
+//! [`dataset`] (corpora → cached features, clean and under simulated conditions) → [`predict`]
+//! → [`model`], [`scaler`], [`calibration`]; [`pipeline`] → [`features`], [`audio`];
+//! [`dataset`] → [`cache`] → [`extract`] → [`features`] (openSMILE and its front end),
+//! [`conditions`] (the recording-conditions simulator) → [`audio`], [`opensmile`];
+//! [`corpus`], [`folds`], [`metrics`] → [`calibration`], [`labels`]; [`cache`], [`features`] →
+//! [`files`]; [`conditions`], [`folds`], [`features`] → [`rng`].
 #![deny(unsafe_code)]
 
 pub mod audio;

@@ -232,7 +232,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         eprintln!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds);
     }
     if !cv.conditions.is_empty() {
-        eprintln!("{}", super::eval::condition_table(&cv.utterance, &cv.conditions.iter().map(|c| (c.condition.as_str(), &c.utterance)).collect::<Vec<_>>()));
+        eprintln!(
+            "{}",
+            super::eval::condition_table(
+                &cv.utterance,
+                &cv.conditions
+                    .iter()
+                    .map(|c| (c.condition.as_str(), &c.utterance))
+                    .collect::<Vec<_>>()
+            )
+        );
     }
     let calibration = &cv.calibration;
     eprintln!(
@@ -368,10 +377,17 @@ fn cross_validate(
     device: &Device,
 ) -> anyhow::Result<train::CvReport> {
     let progress = dataset::bar(options.folds as u64, "cross-validation, fold");
-    let cv = train::cross_validate(files, fold_of, tests, options, device, &mut |fold, epoch, loss| {
-        progress.set_position(fold as u64);
-        progress.set_message(format!("epoch {epoch}, validation loss {loss:.3}"));
-    })?;
+    let cv = train::cross_validate(
+        files,
+        fold_of,
+        tests,
+        options,
+        device,
+        &mut |fold, epoch, loss| {
+            progress.set_position(fold as u64);
+            progress.set_message(format!("epoch {epoch}, validation loss {loss:.3}"));
+        },
+    )?;
     progress.finish_and_clear();
     Ok(cv)
 }

@@ -9,6 +9,8 @@
 //!    background); every sample is scaled so that level sits at the model's target. The tracker
 //!    only works with level differences, so a recording at −30 dB gives the same normalised
 //!    samples as at 0 dB. Digital silence and frames below [`ACTIVE_DBFS`] never move it.
+//!    Until the first active frame has been heard, the input is muted (10 ms of a recording's
+//!    onset at most).
 //! 2. **Noise floor**: seeded white noise at a fixed level below the target is added, as every
 //!    real microphone adds its own. Studio recordings' digital silence (a third of RAVDESS's
 //!    samples are exactly 0) then no longer makes functionals depend on the last bit, and ±1 LSB
@@ -26,10 +28,16 @@ use crate::rng::Rng;
 
 use super::SAMPLE_RATE;
 
+/// Revision of the algorithm below, part of the feature cache's key: bumped whenever the same
+/// [`FrontEnd`] settings would give other samples.
+pub const REVISION: u32 = 2;
+
 /// 10 ms frames at [`SAMPLE_RATE`].
 const FRAME: usize = SAMPLE_RATE as usize / 100;
-/// Frames quieter than this (dBFS) never move the tracker: digital silence, dither, hum.
-const ACTIVE_DBFS: f64 = -80.0;
+/// Frames quieter than this (dBFS) never move the tracker: digital silence, 16-bit dither. The
+/// tracker follows a change of gain exactly while the speech level stays above this plus
+/// [`GATE_DB`] (−70 dBFS): 50 dB below a normal recording.
+const ACTIVE_DBFS: f64 = -90.0;
 /// Frames this far below the tracked level are pauses or background: ignored.
 const GATE_DB: f64 = 20.0;
 /// A frame this far above the tracked level restarts the attack at warm-up speed.
@@ -105,8 +113,10 @@ impl Stage {
             rng: Rng::new(FLOOR_SEED),
             level_db: None,
             active_s: 0.0,
-            gain_from: 1.0,
-            gain_to: 1.0,
+            // Until a level is known, only the floor passes (a gain of 1 would let the first
+            // frame through at the recording's own level).
+            gain_from: 0.0,
+            gain_to: 0.0,
             at: 0,
             energy: 0.0,
         }
@@ -141,14 +151,15 @@ impl Stage {
         let level = match self.level_db {
             None => frame_db,
             Some(level) => {
-                let tau = if self.active_s < WARM_UP_S || frame_db > level + JUMP_DB {
+                // Only level differences decide, so the tracker follows a gain exactly.
+                let tau = if frame_db <= level - GATE_DB {
+                    return;
+                } else if self.active_s < WARM_UP_S || frame_db > level + JUMP_DB {
                     FAST_S
                 } else if frame_db > level {
                     ATTACK_S
-                } else if frame_db > level - GATE_DB {
-                    RELEASE_S
                 } else {
-                    return;
+                    RELEASE_S
                 };
                 level + (1.0 - (-frame_s / tau).exp()) * (frame_db - level)
             }
@@ -219,7 +230,10 @@ mod tests {
             let tail = &out[out.len() - 2 * SAMPLE_RATE as usize..];
             let peak_db = tail
                 .chunks(FRAME)
-                .map(|f| 10.0 * (f.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / FRAME as f64).log10())
+                .map(|f| {
+                    10.0 * (f.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / FRAME as f64)
+                        .log10()
+                })
                 .fold(f64::MIN, f64::max);
             assert!(
                 (peak_db - FrontEnd::DEFAULT.level_dbfs).abs() < 3.0,
@@ -228,8 +242,12 @@ mod tests {
         }
         // Digital silence before any speech comes out as the floor.
         let out = run(&vec![0.0; SAMPLE_RATE as usize], 512);
-        let rms_db = 10.0 * (out.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / out.len() as f64).log10();
-        assert!((rms_db - FrontEnd::DEFAULT.floor_dbfs).abs() < 0.5, "{rms_db}");
+        let rms_db = 10.0
+            * (out.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / out.len() as f64).log10();
+        assert!(
+            (rms_db - FrontEnd::DEFAULT.floor_dbfs).abs() < 0.5,
+            "{rms_db}"
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use graph::{Graph, Part, Split, VOICING_SINK};
 mod front;
 mod graph;
 
-pub use front::FrontEnd;
+pub use front::{FrontEnd, REVISION as FRONT_END_REVISION};
 
 /// The sample rate every feature extraction runs at.
 pub const SAMPLE_RATE: u32 = 16_000;

@@ -1,11 +1,15 @@
-//! `serd train`: corpora → features (the same extraction path as `serd listen`, cached, parallel)
-//! → K-fold cross-validation grouped by speaker → one final model on all data → model directory.
+//! `serd train`: corpora → features ([`crate::dataset`]: the same extraction path as `serd
+//! listen`, cached, parallel; optionally augmented copies under random recording conditions) →
+//! K-fold cross-validation grouped by speaker → one final model on all data → model directory.
 //!
 //! Protocol (the reference method with its leaks closed): the scaler is fitted on each training
 //! part only; early stopping watches a validation split carved by speaker out of the training
-//! part, never the test fold; the best epoch's weights are kept. Test files are scored at
-//! utterance level (mean of their windows' probabilities) and at window level; UAR comes from
-//! the confusion matrix pooled over folds.
+//! part, never the test fold; the best epoch's weights are kept. Augmented copies go wherever
+//! their file goes (training or validation), never into a test fold, and their babble comes from
+//! their own fold's speakers. Test files are scored at utterance level (mean of their windows'
+//! probabilities) and at window level, clean and under each test condition; UAR comes from the
+//! confusion matrix pooled over folds. A temperature fitted on the clean held-out window
+//! probabilities calibrates the final model's confidence.
 
 pub mod fit;
 
@@ -277,12 +281,22 @@ pub fn cross_validate(
     })
 }
 
-/// Fits the temperature on the held-out window probabilities (what `listen` reports) and
-/// measures reliability before and after, per window and per file (mean of its windows).
+/// Fits the temperature on the held-out predictions and measures reliability before and after,
+/// per window (what `listen` reports) and per file (the mean of its windows: what `predict` and
+/// `eval` report). The temperature minimises the sum of the two mean negative log-likelihoods,
+/// so neither level is calibrated at the other's expense.
 fn calibrate(files: &[Labelled], held_out: &[(usize, [f32; Emotion::COUNT])]) -> CalibrationReport {
     let truth: Vec<Emotion> = held_out.iter().map(|(i, _)| files[*i].label).collect();
     let raw: Vec<[f32; Emotion::COUNT]> = held_out.iter().map(|(_, p)| *p).collect();
-    let temperature = calibration::fit(&raw, &truth).unwrap_or(1.0);
+    // Consecutive windows of the same file (held_out lists a file's windows together).
+    let mut spans: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    for (k, (i, _)) in held_out.iter().enumerate() {
+        match spans.last_mut() {
+            Some((j, span)) if j == i => span.end = k + 1,
+            _ => spans.push((*i, k..k + 1)),
+        }
+    }
+    let file_truth: Vec<Emotion> = spans.iter().map(|(i, _)| files[*i].label).collect();
     let at = |t: f32| -> Vec<[f32; Emotion::COUNT]> {
         raw.iter()
             .map(|p| {
@@ -292,27 +306,24 @@ fn calibrate(files: &[Labelled], held_out: &[(usize, [f32; Emotion::COUNT])]) ->
             })
             .collect()
     };
-    let utterances = |probs: &[[f32; Emotion::COUNT]]| {
-        let mut by_file: Vec<(usize, Vec<[f32; Emotion::COUNT]>)> = Vec::new();
-        for ((i, _), p) in held_out.iter().zip(probs) {
-            match by_file.last_mut() {
-                Some((j, list)) if j == i => list.push(*p),
-                _ => by_file.push((*i, vec![*p])),
-            }
-        }
-        let (probs, truth): (Vec<_>, Vec<_>) = by_file
+    let per_file = |probs: &[[f32; Emotion::COUNT]]| -> Vec<[f32; Emotion::COUNT]> {
+        spans
             .iter()
-            .filter_map(|(i, list)| Some((mean_probs(list)?, files[*i].label)))
-            .unzip();
-        Reliability::of(&probs, &truth, 10)
+            .filter_map(|(_, span)| mean_probs(&probs[span.clone()]))
+            .collect()
     };
+    let temperature = calibration::fit_temperature(raw.len(), |t| {
+        let windows = at(t);
+        calibration::nll(&windows, &truth) + calibration::nll(&per_file(&windows), &file_truth)
+    })
+    .unwrap_or(1.0);
     let calibrated = at(temperature);
     CalibrationReport {
         temperature,
         window_before: Reliability::of(&raw, &truth, 10),
         window_after: Reliability::of(&calibrated, &truth, 10),
-        utterance_before: utterances(&raw),
-        utterance_after: utterances(&calibrated),
+        utterance_before: Reliability::of(&per_file(&raw), &file_truth, 10),
+        utterance_after: Reliability::of(&per_file(&calibrated), &file_truth, 10),
     }
 }
 
@@ -459,5 +470,64 @@ pub fn model_info(options: &Options, scaler: Scaler) -> ModelInfo {
         members: options.members.max(1),
         front_end: options.front,
         temperature: 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(speaker: &str, n: usize) -> Labelled {
+        Labelled {
+            path: PathBuf::from(format!("{speaker}/{n}.wav")),
+            label: Emotion::ALL[n % Emotion::COUNT],
+            speaker: speaker.to_string(),
+            windows: Vec::new(),
+            augmented: Vec::new(),
+            conditions: Vec::new(),
+        }
+    }
+
+    /// Babble never carries a test fold's voices into training: an augmented copy's talkers
+    /// are other speakers of its own fold, a test copy's are speakers of the other folds; and
+    /// augmented and test copies never share a seed.
+    #[test]
+    fn copies_keep_test_speakers_out_of_training_babble() {
+        let speakers = ["a", "b", "c", "d", "e", "f"];
+        let files: Vec<Labelled> = speakers
+            .iter()
+            .flat_map(|s| (0..5).map(move |n| file(s, n)))
+            .collect();
+        // Two speakers per fold.
+        let fold_of: Vec<usize> = (0..files.len()).map(|i| i / 10).collect();
+        let fold_of_path = |p: &PathBuf| fold_of[files.iter().position(|f| &f.path == p).unwrap()];
+        let tests: Vec<Condition> = vec!["babble:10".parse().unwrap()];
+        let jobs = plan_copies(&files, &fold_of, 8, &tests, 42);
+        assert_eq!(jobs.len(), files.len() * 9);
+        let mut seeds = std::collections::HashSet::new();
+        let mut babbled = 0;
+        for job in &jobs {
+            assert!(seeds.insert(job.seed), "a seed is reused");
+            let own = &files[job.file];
+            if job.condition.needs_babble() {
+                babbled += 1;
+                assert_eq!(job.babble.len(), crate::dataset::BABBLE_TALKERS);
+            }
+            for talker in &job.babble {
+                assert!(!talker.starts_with(&own.speaker), "own voice in its babble");
+                let same_fold = fold_of_path(talker) == fold_of[job.file];
+                match job.copy {
+                    Copy::Augmented(_) => assert!(same_fold, "augmented babble from another fold"),
+                    Copy::Test(_) => assert!(!same_fold, "test babble from the test fold"),
+                }
+            }
+        }
+        assert!(babbled > files.len(), "babble drawn for augmentation too");
+        // The same run plans the same copies.
+        let again = plan_copies(&files, &fold_of, 8, &tests, 42);
+        assert!(jobs
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.seed == b.seed && a.condition == b.condition && a.babble == b.babble));
     }
 }

@@ -84,9 +84,8 @@ fn dither_and_level_do_not_change_any_label() {
             let got = windows(copy);
             let times = |w: &[(f64, String, Vec<f64>)]| w.iter().map(|x| x.0).collect::<Vec<_>>();
             assert_eq!(times(&got), times(&reference), "{name} {what}: windows");
-            let labels = |w: &[(f64, String, Vec<f64>)]| {
-                w.iter().map(|x| x.1.clone()).collect::<Vec<_>>()
-            };
+            let labels =
+                |w: &[(f64, String, Vec<f64>)]| w.iter().map(|x| x.1.clone()).collect::<Vec<_>>();
             assert_eq!(labels(&got), labels(&reference), "{name} {what}: labels");
         }
     }
@@ -156,7 +155,10 @@ fn eval_reports_each_condition() {
         .iter()
         .map(|c| c["condition"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["white:10", "babble:10+reverb:0.6:0", "telephone:alaw"]);
+    assert_eq!(
+        names,
+        ["white:10", "babble:10+reverb:0.6:0", "telephone:alaw"]
+    );
     for c in conditions {
         assert_eq!(c["n"], 3, "{c}");
     }
@@ -165,7 +167,13 @@ fn eval_reports_each_condition() {
         assert!(stderr.contains(line), "table lacks {line}: {stderr}");
     }
 
-    let bad = serd(&["eval", "--data", manifest.to_str().unwrap(), "--condition", "hiss:10"]);
+    let bad = serd(&[
+        "eval",
+        "--data",
+        manifest.to_str().unwrap(),
+        "--condition",
+        "hiss:10",
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     let stderr = text(&bad.stderr);
     assert!(stderr.contains("hiss"), "{stderr}");
