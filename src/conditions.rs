@@ -393,10 +393,10 @@ fn apply_step(step: &Step, audio: Audio, rng: &mut Rng, babble: &[Audio]) -> Res
 
 /// Draws a random condition for augmentation. Each part is independent:
 /// - gain, always: uniform -35..+5 dB (quiet laptops to hot recordings);
-/// - noise, p = 0.6: white, pink, brown or babble (babble only if `babble_available`) equally,
-///   SNR uniform 0..30 dB;
+/// - noise, p = 0.6: babble with p = 0.4 (only if `babble_available`), else white, pink or brown
+///   equally; SNR uniform 0..30 dB;
 /// - reverb, p = 0.4: RT60 uniform 0.2..1.0 s, DRR uniform -5..10 dB;
-/// - telephone, p = 0.15: µ-law or A-law equally;
+/// - telephone, p = 0.3: µ-law or A-law equally;
 /// - floor, p = 0.25: uniform -95..-65 dBFS (after the gain, so a quiet recording can sit close to it);
 /// - rate, p = 0.3: 44100 or 48000 Hz.
 ///
@@ -414,9 +414,13 @@ pub fn draw(rng: &mut Rng, babble_available: bool) -> Condition {
         });
     }
     if rng.uniform() < 0.6 {
-        // Noise::ALL ends with Babble.
-        let kinds = &Noise::ALL[..if babble_available { 4 } else { 3 }];
-        let kind = kinds[rng.below(kinds.len())];
+        // Babble, the hardest and commonest noise, in 40 % of noisy copies; the stationary
+        // kinds share the rest. Noise::ALL ends with Babble.
+        let kind = if babble_available && rng.uniform() < 0.4 {
+            Noise::Babble
+        } else {
+            Noise::ALL[rng.below(3)]
+        };
         steps.push(Step::Noise {
             kind,
             snr_db: tenth(rng.range(0.0, 30.0)),
@@ -430,7 +434,7 @@ pub fn draw(rng: &mut Rng, babble_available: bool) -> Condition {
             dbfs: tenth(rng.range(-95.0, -65.0)),
         });
     }
-    if rng.uniform() < 0.15 {
+    if rng.uniform() < 0.3 {
         let companding = if rng.uniform() < 0.5 {
             Companding::MuLaw
         } else {

@@ -388,16 +388,10 @@ fn write_windows(
                     csv_field(&file),
                     seconds(w.t_start),
                     seconds(w.t_end),
-                    number(w.voiced)
+                    csv_number(w.voiced)
                 )?;
                 for value in &w.features {
-                    // An empty field is a missing value to CSV readers (pandas, R, spreadsheets).
-                    let text = if value.is_finite() {
-                        number(*value)
-                    } else {
-                        String::new()
-                    };
-                    write!(out, ",{text}")?;
+                    write!(out, ",{}", csv_number(*value))?;
                 }
                 out.write_all(b"\n")?;
             }
@@ -424,6 +418,16 @@ fn number(v: f32) -> String {
         format!("{v}")
     } else {
         "null".into()
+    }
+}
+
+/// A value in a CSV row: empty when not finite, which CSV readers (pandas, R, spreadsheets) take
+/// for a missing value.
+fn csv_number(v: f32) -> String {
+    if v.is_finite() {
+        number(v)
+    } else {
+        String::new()
     }
 }
 

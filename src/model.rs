@@ -13,7 +13,8 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::Emotion;
@@ -165,3 +166,29 @@ impl Cnn {
         self.output.forward(x.reshape([batch, filters])) // [b, 5]
     }
 }
+
+/// Class probabilities of standardised rows, in batches: the mean of the networks' (an ensemble).
+pub fn ensemble_probs(models: &[Cnn], rows: &[&[f32]], device: &Device) -> Vec<[f32; Emotion::COUNT]> {
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(256) {
+        let n = chunk[0].len();
+        let data: Vec<f32> = chunk.iter().flat_map(|r| r.iter().copied()).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(data, [chunk.len(), n]), device);
+        // One upload, every member on the device, one read back: on a GPU each transfer is a
+        // synchronisation, which costs more than the small networks themselves.
+        let sum = models
+            .iter()
+            .map(|m| softmax(m.forward(x.clone()), 1))
+            .reduce(|a, b| a + b)
+            .expect("at least one network");
+        let probs = (sum / models.len() as f32).into_data();
+        let values: Vec<f32> = probs.try_to_vec().expect("f32 probabilities");
+        out.extend(
+            values
+                .chunks_exact(Emotion::COUNT)
+                .map(|p| <[f32; Emotion::COUNT]>::try_from(p).expect("5 classes")),
+        );
+    }
+    out
+}
+

@@ -18,7 +18,6 @@ use crate::features::{FeatureSet, FrontEnd, Window, Windowing};
 use crate::labels::Emotion;
 use crate::model::{Cnn, CnnConfig};
 use crate::scaler::Scaler;
-use crate::train::fit;
 
 /// Version of the model directory layout this serd reads and writes.
 pub const FORMAT: u32 = 1;
@@ -53,6 +52,12 @@ pub struct ModelInfo {
     /// the cross-validated predictions so that confidence means what it says; 1 when absent.
     #[serde(default = "one")]
     pub temperature: f32,
+    /// The 99th percentile of [`Scaler::novelty`] over the training windows. A window further
+    /// out (a tone, music, synthetic speech, a noise the model never met) has its probabilities
+    /// drawn towards uniform in proportion, so that it cannot come out near certain. Absent in
+    /// older models: no such gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub novelty: Option<f32>,
 }
 
 fn one() -> f32 {
@@ -176,6 +181,9 @@ impl ModelDir {
         if let Some(problem) = info.front_end.as_ref().and_then(FrontEnd::problem) {
             return Err(inconsistent(problem));
         }
+        if let Some(d) = info.novelty.filter(|d| !(d.is_finite() && *d > 0.0)) {
+            return Err(inconsistent(format!("novelty {d} is not a positive number")));
+        }
         if !(info.temperature.is_finite() && (0.01..=100.0).contains(&info.temperature)) {
             return Err(inconsistent(format!(
                 "temperature {} is not between 0.01 and 100",
@@ -208,7 +216,7 @@ impl ModelDir {
             .collect::<Result<Vec<_>, _>>()?;
         // Damaged weights can load and still give NaN: try the networks once on the mean input.
         let probe = vec![0.0; n];
-        let outputs = fit::predict(&models, &[probe.as_slice()], device);
+        let outputs = crate::model::ensemble_probs(&models, &[probe.as_slice()], device);
         if outputs.iter().flatten().any(|p| !p.is_finite()) {
             return Err(ModelError::Weights {
                 path: dir.to_path_buf(),
@@ -299,10 +307,17 @@ impl Predictor {
             })
             .collect();
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-        // The ensemble's probability is the mean of its members', then calibrated.
-        let mut probs = fit::predict(&self.models, &refs, &self.device);
-        for p in &mut probs {
+        // The ensemble's probability is the mean of its members', then calibrated, then drawn
+        // towards uniform as far as the window lies outside the training data.
+        let mut probs = crate::model::ensemble_probs(&self.models, &refs, &self.device);
+        for (p, row) in probs.iter_mut().zip(&rows) {
             calibration::apply(p, self.info.temperature);
+            if let Some(reference) = self.info.novelty {
+                let trust = (reference / Scaler::novelty(row)).min(1.0);
+                for v in p.iter_mut() {
+                    *v = trust * *v + (1.0 - trust) / Emotion::COUNT as f32;
+                }
+            }
         }
         probs
     }

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Standardised values beyond this count as this far in [`Scaler::novelty`].
+pub const NOVELTY_CLIP: f32 = 10.0;
+
 /// Feature means and standard deviations (population, ddof = 0, as scikit-learn).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scaler {
@@ -53,6 +56,20 @@ impl Scaler {
             let z = (*x - m) / s;
             *x = if z.is_finite() { z } else { 0.0 };
         }
+    }
+
+    /// How far a standardised row lies from the training data: the mean over features of z²,
+    /// each z clipped to ±[`NOVELTY_CLIP`] so that one wild feature cannot decide alone. About 1
+    /// for rows like the training data.
+    pub fn novelty(row: &[f32]) -> f32 {
+        if row.is_empty() {
+            return 0.0;
+        }
+        let sum: f64 = row
+            .iter()
+            .map(|z| f64::from(z.clamp(-NOVELTY_CLIP, NOVELTY_CLIP)).powi(2))
+            .sum();
+        (sum / row.len() as f64) as f32
     }
 
     /// Number of features.
@@ -129,5 +146,15 @@ mod tests {
             );
         }
         assert!(scaled.iter().all(|r| r[2] == 0.0));
+    }
+
+    #[test]
+    fn novelty_is_the_mean_square_with_each_value_clipped() {
+        assert_eq!(Scaler::novelty(&[]), 0.0);
+        assert_eq!(Scaler::novelty(&[1.0, -1.0, 1.0, -1.0]), 1.0);
+        assert_eq!(Scaler::novelty(&[0.0, 2.0]), 2.0);
+        // One wild feature counts as NOVELTY_CLIP, not as itself.
+        let d = Scaler::novelty(&[1e6, 0.0, 0.0, 0.0]);
+        assert_eq!(d, NOVELTY_CLIP * NOVELTY_CLIP / 4.0);
     }
 }

@@ -160,10 +160,11 @@ fn robustness(m: &Value) -> String {
     if let Some(t) = cal["temperature"].as_f64() {
         s += &format!(
             "Calibration: probabilities are tempered (T = {t:.2}), fitted on the cross-validated \
-             window predictions; expected calibration error (10 bins) per window {:.3} before, \
-             {:.3} after; per file {:.3} after (`reliability.png`).\n\n",
+             window and file predictions; expected calibration error (10 bins) per window {:.3} \
+             before, {:.3} after; per file {:.3} before, {:.3} after (`reliability.png`).\n\n",
             cal["window_before"]["ece"].as_f64().unwrap_or(f64::NAN),
             cal["window_after"]["ece"].as_f64().unwrap_or(f64::NAN),
+            cal["utterance_before"]["ece"].as_f64().unwrap_or(f64::NAN),
             cal["utterance_after"]["ece"].as_f64().unwrap_or(f64::NAN),
         );
     }

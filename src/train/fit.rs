@@ -4,7 +4,6 @@
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -101,31 +100,6 @@ pub fn fit(
         best_valid_loss: best.1,
     };
     (best.0, log)
-}
-
-/// Class probabilities of standardised rows, in batches: the mean of the networks' (an ensemble).
-pub fn predict(models: &[Cnn], rows: &[&[f32]], device: &Device) -> Vec<[f32; Emotion::COUNT]> {
-    let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(256) {
-        let n = chunk[0].len();
-        let data: Vec<f32> = chunk.iter().flat_map(|r| r.iter().copied()).collect();
-        let x = Tensor::<2>::from_data(TensorData::new(data, [chunk.len(), n]), device);
-        // One upload, every member on the device, one read back: on a GPU each transfer is a
-        // synchronisation, which costs more than the small networks themselves.
-        let sum = models
-            .iter()
-            .map(|m| softmax(m.forward(x.clone()), 1))
-            .reduce(|a, b| a + b)
-            .expect("at least one network");
-        let probs = (sum / models.len() as f32).into_data();
-        let values: Vec<f32> = probs.try_to_vec().expect("f32 probabilities");
-        out.extend(
-            values
-                .chunks_exact(Emotion::COUNT)
-                .map(|p| <[f32; Emotion::COUNT]>::try_from(p).expect("5 classes")),
-        );
-    }
-    out
 }
 
 fn tensors(examples: &Examples, batch: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
@@ -234,7 +208,7 @@ mod tests {
                 &device,
                 |_, _| {},
             );
-            let probs = predict(&[model], &examples().rows, &device);
+            let probs = crate::model::ensemble_probs(&[model], &examples().rows, &device);
             let correct = probs
                 .iter()
                 .zip(&labels)

@@ -431,7 +431,13 @@ pub fn train_one<'a>(
     if logs.iter().any(|log: &FitLog| log.best_epoch == 0) {
         return Err(folds::FoldError::Diverged(options.fit.learning_rate));
     }
-    let info = model_info(options, scaler);
+    let mut info = model_info(options, scaler);
+    let mut novelty: Vec<f32> = train_rows.iter().map(|r| Scaler::novelty(r)).collect();
+    novelty.sort_by(f32::total_cmp);
+    info.novelty = novelty
+        .get(novelty.len() * 99 / 100)
+        .copied()
+        .filter(|d| *d > 0.0);
     Ok((Predictor::new(info, models, device.clone()), logs))
 }
 
@@ -470,6 +476,7 @@ pub fn model_info(options: &Options, scaler: Scaler) -> ModelInfo {
         members: options.members.max(1),
         front_end: options.front,
         temperature: 1.0,
+        novelty: None,
     }
 }
 

@@ -460,6 +460,11 @@ fn bad_training_requests_are_clear_errors() {
     damaged("stride_0", &|_, j| j["model"]["stride"] = 0.into());
     damaged("negative_window", &|_, j| j["window_s"] = (-2.0).into());
     damaged("zero_deviation", &|_, j| j["scaler"]["std"][3] = 0.0.into());
+    damaged("zero_temperature", &|_, j| j["temperature"] = 0.0.into());
+    damaged("negative_novelty", &|_, j| j["novelty"] = (-1.0).into());
+    damaged("loud_floor", &|_, j| {
+        j["front_end"] = serde_json::json!({"level_dbfs": -20.0, "floor_dbfs": 0.0})
+    });
     damaged("nan_weights", &|dir, _| {
         // All-ones bits are a NaN in every float format: the end of the file is tensor data.
         let weights = dir.join("weights-0.bpk");
@@ -468,4 +473,75 @@ fn bad_training_requests_are_clear_errors() {
         bytes[n - 4096..].fill(0xff);
         std::fs::write(&weights, bytes).unwrap();
     });
+}
+
+/// Augmented training with test conditions: the conditions' figures, the calibration and the
+/// front end reach metrics.json, model.json, the card and the reliability diagram, and every
+/// conditioned copy is cached.
+#[test]
+fn augmented_training_reports_conditions_and_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let model = dir.path().join("model");
+    let cache = dir.path().join("cache");
+    let args = [
+        "train",
+        "--data",
+        manifest.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--epochs",
+        "30",
+        "--backend",
+        "cpu",
+        "--augment",
+        "1",
+        "--test-condition",
+        "white:20",
+        "--test-condition",
+        "telephone",
+    ];
+    let out = serd(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("telephone:mulaw"), "{stderr}");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(model.join(name)).unwrap()).unwrap()
+    };
+    let metrics = read("metrics.json");
+    assert_eq!(metrics["protocol"]["augment"], 1);
+    let conditions = metrics["cv"]["conditions"].as_array().unwrap();
+    let names: Vec<&str> = conditions
+        .iter()
+        .map(|c| c["condition"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["white:20", "telephone:mulaw"]);
+    for c in conditions {
+        assert_eq!(c["utterance"]["n"], 60, "{c}");
+    }
+    let calibration = &metrics["cv"]["calibration"];
+    let t = calibration["temperature"].as_f64().unwrap();
+    assert!(t > 0.0);
+    for level in ["window_before", "window_after", "utterance_after"] {
+        let ece = calibration[level]["ece"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ece), "{level}: {ece}");
+    }
+    let info = read("model.json");
+    assert!((info["temperature"].as_f64().unwrap() - t).abs() < 1e-6);
+    assert!(info["novelty"].as_f64().unwrap() > 0.0);
+    assert_eq!(info["front_end"]["level_dbfs"], -20.0);
+    assert!(model.join("reliability.png").is_file());
+    let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("| white:20 | 60 |"), "{card}");
+    assert!(card.contains(&format!("T = {t:.2}")), "{card}");
+
+    // Again: every file and every conditioned copy comes from the cache.
+    let again = serd(&args);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(again.stdout, out.stdout, "reproducible");
+    assert_eq!(read("metrics.json")["timing_s"]["cache_hits"], 60 * 4);
 }
