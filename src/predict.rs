@@ -313,7 +313,9 @@ impl Predictor {
         for (p, row) in probs.iter_mut().zip(&rows) {
             calibration::apply(p, self.info.temperature);
             if let Some(reference) = self.info.novelty {
-                let trust = (reference / Scaler::novelty(row)).min(1.0);
+                let novelty = Scaler::novelty(row);
+                let trust = (reference / novelty).min(1.0);
+                log::trace!("window novelty {novelty} (training 99th percentile {reference})");
                 for v in p.iter_mut() {
                     *v = trust * *v + (1.0 - trust) / Emotion::COUNT as f32;
                 }

@@ -1,7 +1,7 @@
 //! Robustness of the bundled model's front end (level normalisation and noise floor) and of
 //! `serd eval --condition`, on synthesised speech (espeak-ng fixtures), never corpus audio:
-//! - the last bit of a recording (±1 LSB of TPDF dither) and its digital level (−20 dB) do not
-//!   change the label of any window the model classifies;
+//! - the last bit of a recording (±1 LSB of TPDF dither) and its digital level (−20 dB) change no
+//!   probability by more than 0.1, nor the label of any window that is not a near-tie;
 //! - a copy rendered at 48 kHz and brought back by serd's resampler gives probabilities within a
 //!   stated tolerance of the 16 kHz original;
 //! - `serd eval --condition` reports one entry per condition and a table.
@@ -16,8 +16,26 @@ use crate::common::{fixture, json_lines, serd, text, Wav};
 
 /// Largest difference of any class probability between the 16 kHz original and its copy
 /// rendered at 48 kHz (serd's resampler both ways): the resampler's filters change what lies
-/// above 7 kHz and a fraction of a sample of timing, which moves the functionals a little.
-const RESAMPLED_TOLERANCE: f64 = 0.10;
+/// above 7 kHz and a fraction of a sample of timing, which moves the functionals a little: 0.005
+/// on this fixture with the bundled model (2026-12-01).
+const RESAMPLED_TOLERANCE: f64 = 0.05;
+
+/// Largest difference of any class probability between a recording and its dithered or −20 dB
+/// copy. The front end makes them nearly the same signal for openSMILE, but not bit for bit (the
+/// dither survives under the noise floor, the tracker's first frames at an onset can differ,
+/// 16-bit rounding), and the networks turn that into a few hundredths: 0.002–0.07 per window
+/// over several dither instances on these fixtures (2026-12-01). The label must be the same on
+/// every window whose two best classes are more than this apart; a window that is a tie between
+/// two classes (the 48 kHz fixture opens with one: anger 0.466, happiness 0.465) may go either
+/// way.
+const INVARIANT_TOLERANCE: f64 = 0.1;
+
+/// The gap between the two largest probabilities.
+fn margin(probs: &[f64]) -> f64 {
+    let mut sorted = probs.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    sorted[0] - sorted[1]
+}
 
 /// `serd predict --windows` with the bundled model on the CPU: (t_start, label, probs) per
 /// classified window.
@@ -62,7 +80,7 @@ fn speech(name: &str) -> (Vec<f64>, u32) {
 }
 
 #[test]
-fn dither_and_level_do_not_change_any_label() {
+fn dither_and_level_do_not_change_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["speech_16k.wav", "speech_48k.wav"] {
         let (samples, rate) = speech(name);
@@ -84,9 +102,22 @@ fn dither_and_level_do_not_change_any_label() {
             let got = windows(copy);
             let times = |w: &[(f64, String, Vec<f64>)]| w.iter().map(|x| x.0).collect::<Vec<_>>();
             assert_eq!(times(&got), times(&reference), "{name} {what}: windows");
-            let labels =
-                |w: &[(f64, String, Vec<f64>)]| w.iter().map(|x| x.1.clone()).collect::<Vec<_>>();
-            assert_eq!(labels(&got), labels(&reference), "{name} {what}: labels");
+            for (g, r) in got.iter().zip(&reference) {
+                let worst = g
+                    .2
+                    .iter()
+                    .zip(&r.2)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f64, f64::max);
+                assert!(
+                    worst <= INVARIANT_TOLERANCE,
+                    "{name} {what}, window at {} s: probabilities differ by {worst}",
+                    r.0
+                );
+                if margin(&r.2) > INVARIANT_TOLERANCE {
+                    assert_eq!(g.1, r.1, "{name} {what}, window at {} s: label", r.0);
+                }
+            }
         }
     }
 }
@@ -178,4 +209,23 @@ fn eval_reports_each_condition() {
     let stderr = text(&bad.stderr);
     assert!(stderr.contains("hiss"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+/// Inputs unlike speech — a synthetic harmonic tone, white noise, digital silence — are given a
+/// label (every file is) but never near certainty: the novelty gate and the calibration keep
+/// the bundled model's confidence below 0.9 on them.
+#[test]
+fn out_of_domain_inputs_are_not_near_certain() {
+    for name in ["tone_16k.wav", "noise_16k.wav", "silence_16k.wav"] {
+        let out = serd(&[
+            "predict",
+            "--backend",
+            "cpu",
+            fixture(name).to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let line = &json_lines(&out.stdout)[0];
+        let confidence = line["confidence"].as_f64().unwrap();
+        assert!(confidence < 0.9, "{name}: {line}");
+    }
 }
