@@ -174,6 +174,32 @@ pub fn talkers(
         .collect()
 }
 
+/// Every file under every condition in `conditions` ([`Copy::Test`]), seeded from `seed`, its
+/// babble talkers drawn from the files `allowed(file, talker)` accepts.
+pub fn test_copies(
+    files: &[Labelled],
+    conditions: &[Condition],
+    seed: u64,
+    allowed: impl Fn(usize, usize) -> bool,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        for (n, condition) in conditions.iter().enumerate() {
+            let copy = Copy::Test(n);
+            let seed = copy_seed(seed, copy, &file.path);
+            let babble = talkers(files, i, |j| allowed(i, j), &mut Rng::new(seed));
+            jobs.push(Job {
+                file: i,
+                copy,
+                condition: condition.clone(),
+                seed,
+                babble,
+            });
+        }
+    }
+    jobs
+}
+
 /// Extracts every job's copy (from the cache when there) and stores it in its file: a failed copy
 /// is reported once and left out (an augmented copy) or left empty (a test copy). Returns the
 /// cache hits.

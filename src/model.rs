@@ -168,7 +168,11 @@ impl Cnn {
 }
 
 /// Class probabilities of standardised rows, in batches: the mean of the networks' (an ensemble).
-pub fn ensemble_probs(models: &[Cnn], rows: &[&[f32]], device: &Device) -> Vec<[f32; Emotion::COUNT]> {
+pub fn ensemble_probs(
+    models: &[Cnn],
+    rows: &[&[f32]],
+    device: &Device,
+) -> Vec<[f32; Emotion::COUNT]> {
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(256) {
         let n = chunk[0].len();
@@ -191,4 +195,3 @@ pub fn ensemble_probs(models: &[Cnn], rows: &[&[f32]], device: &Device) -> Vec<[
     }
     out
 }
-

@@ -182,7 +182,9 @@ impl ModelDir {
             return Err(inconsistent(problem));
         }
         if let Some(d) = info.novelty.filter(|d| !(d.is_finite() && *d > 0.0)) {
-            return Err(inconsistent(format!("novelty {d} is not a positive number")));
+            return Err(inconsistent(format!(
+                "novelty {d} is not a positive number"
+            )));
         }
         if !(info.temperature.is_finite() && (0.01..=100.0).contains(&info.temperature)) {
             return Err(inconsistent(format!(

@@ -10,13 +10,11 @@ use serde::Serialize;
 use serd::backend::{self, Backend};
 use serd::cache::Cache;
 use serd::calibration::Reliability;
-use serd::conditions::Condition;
 use serd::corpus;
-use serd::dataset::{self, copy_seed, talkers, Copy, Job, Labelled};
+use serd::dataset::{self, Labelled};
 use serd::labels::Emotion;
 use serd::metrics::{Confusion, Report};
 use serd::predict::{argmax, Predictor};
-use serd::rng::Rng;
 
 /// Seed of the conditioned copies `eval` makes: the same command gives the same figures.
 const EVAL_SEED: u64 = 0xE7A1;
@@ -81,7 +79,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let cache = Cache::new(args.cache.unwrap_or_else(Cache::default_dir));
     let recipe = predictor.info.recipe();
     let (mut files, skipped, _) = dataset::features(&dataset.items, recipe, &cache);
-    let jobs = plan(&files, &conditions);
+    // Babble from four recordings of other speakers of the data.
+    let jobs = dataset::test_copies(&files, &conditions, EVAL_SEED, |_, _| true);
     dataset::add_copies(&mut files, &jobs, recipe, &cache);
 
     let (confusion, ece) = judge(&predictor, &files, |f| &f.windows);
@@ -122,26 +121,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Every file under every condition, babble mixed from four recordings of other speakers.
-fn plan(files: &[Labelled], conditions: &[Condition]) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        for (n, condition) in conditions.iter().enumerate() {
-            let copy = Copy::Test(n);
-            let seed = copy_seed(EVAL_SEED, copy, &file.path);
-            let babble = talkers(files, i, |_| true, &mut Rng::new(seed));
-            jobs.push(Job {
-                file: i,
-                copy,
-                condition: condition.clone(),
-                seed,
-                babble,
-            });
-        }
-    }
-    jobs
 }
 
 /// The confusion matrix and expected calibration error of the files' utterance-level

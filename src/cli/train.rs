@@ -103,9 +103,10 @@ pub struct TrainArgs {
     /// Augmented copies of every training file, each under a random recording condition (gain,
     /// noise or babble at 0–30 dB SNR, a room, a telephone channel, a noise floor, 44.1/48 kHz
     /// rendering; seeded, babble only from other training speakers). Features of each copy are
-    /// cached. 0: train on the recordings as they are.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    augment: usize,
+    /// cached. 0 (default): train on the recordings as they are; at most 20.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=20))]
+    augment: u16,
     /// Also report the cross-validated figures with the test files under this simulated condition
     /// (repeatable; "standard" for white:10 babble:10 reverb:0.6 telephone gain:-30 rate:48000).
     /// Test copies get noise instances and rooms no training copy had; see `serd eval --help` for
@@ -208,7 +209,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         bail!("no usable files: every file failed (see above)");
     }
     let fold_of = train::assign_folds(&files, &options)?;
-    let jobs = train::plan_copies(&files, &fold_of, args.augment, &tests, args.seed);
+    let jobs = train::plan_copies(
+        &files,
+        &fold_of,
+        usize::from(args.augment),
+        &tests,
+        args.seed,
+    );
     hits += dataset::add_copies(&mut files, &jobs, options.recipe(), &cache);
     let features_s = started.elapsed().as_secs_f64();
     log::info!(

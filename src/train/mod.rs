@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::calibration::{self, Reliability};
 use crate::conditions::{self, Condition};
-use crate::dataset::{copy_seed, talkers, Copy, Job, Labelled};
+use crate::dataset::{copy_seed, talkers, test_copies, Copy, Job, Labelled};
 use crate::extract::Recipe;
 use crate::features::{FeatureSet, FrontEnd, Window, Windowing};
 use crate::folds::{self, Grouping};
@@ -153,20 +153,10 @@ pub fn plan_copies(
                 babble,
             });
         }
-        for (n, condition) in tests.iter().enumerate() {
-            let copy = Copy::Test(n);
-            let seed = copy_seed(seed, copy, &file.path);
-            let mut rng = Rng::new(seed);
-            let babble = talkers(files, i, |j| fold_of[j] != fold_of[i], &mut rng);
-            jobs.push(Job {
-                file: i,
-                copy,
-                condition: condition.clone(),
-                seed,
-                babble,
-            });
-        }
     }
+    jobs.extend(test_copies(files, tests, seed, |i, j| {
+        fold_of[j] != fold_of[i]
+    }));
     jobs
 }
 

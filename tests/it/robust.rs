@@ -103,12 +103,11 @@ fn dither_and_level_do_not_change_the_verdict() {
             let times = |w: &[(f64, String, Vec<f64>)]| w.iter().map(|x| x.0).collect::<Vec<_>>();
             assert_eq!(times(&got), times(&reference), "{name} {what}: windows");
             for (g, r) in got.iter().zip(&reference) {
-                let worst = g
-                    .2
-                    .iter()
-                    .zip(&r.2)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f64, f64::max);
+                let worst =
+                    g.2.iter()
+                        .zip(&r.2)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f64, f64::max);
                 assert!(
                     worst <= INVARIANT_TOLERANCE,
                     "{name} {what}, window at {} s: probabilities differ by {worst}",
