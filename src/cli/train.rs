@@ -119,6 +119,10 @@ pub struct TrainArgs {
     /// it is. Recorded in the model: eval, predict and listen do the same.
     #[arg(long, value_enum, default_value_t = FrontEndArg::Level)]
     front_end: FrontEndArg,
+    /// With `--front-end level`: the RMS of the noise floor added after normalisation, dBFS
+    /// (speech is brought to -20 dBFS).
+    #[arg(long, value_name = "DBFS", default_value_t = FrontEnd::DEFAULT.floor_dbfs, allow_hyphen_values = true)]
+    floor: f64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -181,12 +185,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         dataset.speakers()
     );
 
+    let front = FrontEnd {
+        floor_dbfs: args.floor,
+        ..FrontEnd::DEFAULT
+    };
+    if let Some(problem) = front.problem() {
+        bail!("--floor: {problem}");
+    }
     let tests = super::conditions(&args.test_conditions, "--test-condition")?;
     let cache = Cache::new(args.cache.clone().unwrap_or_else(Cache::default_dir));
     let options = Options {
         set: args.set,
         windowing,
-        front: (args.front_end == FrontEndArg::Level).then_some(FrontEnd::DEFAULT),
+        front: (args.front_end == FrontEndArg::Level).then_some(front),
         min_voiced: args.min_voiced,
         folds: args.folds,
         grouping: args.grouping,

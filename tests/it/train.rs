@@ -418,6 +418,9 @@ fn bad_training_requests_are_clear_errors() {
     );
     // Label smoothing of 1 would leave no signal in the targets.
     train(s, &["--label-smoothing", "1"], "--label-smoothing");
+    // A noise floor above the speech level; a condition that does not parse.
+    train(s, &["--floor", "-10"], "--floor");
+    train(s, &["--test-condition", "white:loud"], "white:loud");
     // Evaluation where no file can be read: the report, then an error.
     let unreadable = dir.path().join("unreadable.csv");
     std::fs::write(dir.path().join("text.wav"), "not audio\n".repeat(50)).unwrap();
