@@ -109,7 +109,12 @@ fn key(bytes: &[u8], recipe: Recipe, conditioned: Option<&Conditioned>) -> u64 {
         crate::opensmile::BUNDLE_ID
     );
     if let Some(c) = conditioned {
-        params += &format!("|{}|{}", c.condition, c.seed);
+        params += &format!(
+            "|{}|{}|{}",
+            c.condition,
+            c.seed,
+            crate::conditions::REVISION
+        );
         if c.condition.needs_babble() {
             for path in c.babble {
                 params += &format!("|{}", path.display());

@@ -13,6 +13,10 @@ use realfft::RealFftPlanner;
 use crate::audio::resample::{ResampleError, Resampler};
 use crate::rng::Rng;
 
+/// Revision of the simulation, part of the feature cache's key: bumped whenever the same
+/// condition, seed and talkers would give other audio.
+pub const REVISION: u32 = 2;
+
 /// Mono audio at a sample rate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Audio {
@@ -540,17 +544,23 @@ fn brown(n: usize, rng: &mut Rng) -> Vec<f32> {
     normalise(x)
 }
 
-/// Babble at unit active level: four talkers drawn from `talkers` (repeats allowed), each at its
-/// own random offset, looped to `n` samples and brought to the same active level before summing.
+/// Babble at unit active level: the first four of `talkers` (drawn again, with repeats, when fewer
+/// are given), each at its own random offset, looped to `n` samples and brought to the same active level before summing.
 fn babble_noise(n: usize, rate: u32, rng: &mut Rng, talkers: &[Audio]) -> Result<Vec<f32>, Error> {
     if talkers.is_empty() {
         return Err(Error::Babble(
             "needs other talkers' recordings; none were given".into(),
         ));
     }
-    let picks: Vec<usize> = (0..BABBLE_TALKERS)
-        .map(|_| rng.below(talkers.len()))
-        .collect();
+    // Each talker given once when there are enough (the caller picks distinct recordings), else
+    // drawn again.
+    let picks: Vec<usize> = if talkers.len() >= BABBLE_TALKERS {
+        (0..BABBLE_TALKERS).collect()
+    } else {
+        (0..BABBLE_TALKERS)
+            .map(|_| rng.below(talkers.len()))
+            .collect()
+    };
     let mut prepared: Vec<Vec<f32>> = vec![Vec::new(); talkers.len()];
     for &i in &picks {
         if prepared[i].is_empty() {

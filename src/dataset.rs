@@ -145,33 +145,49 @@ pub struct Job {
 
 /// A seed for one copy of one file, from the run's seed: the same run gives the same copies, and
 /// augmented and test copies never share a noise instance or a room.
-pub fn copy_seed(seed: u64, copy: Copy, path: &Path) -> u64 {
-    let tag = match copy {
-        Copy::Augmented(n) => format!("augment/{n}"),
-        Copy::Test(n) => format!("test/{n}"),
+pub fn copy_seed(seed: u64, copy: Copy, condition: Option<&Condition>, path: &Path) -> u64 {
+    // A test copy's seed follows its condition, not its place on the command line.
+    let tag = match (copy, condition) {
+        (Copy::Augmented(n), _) => format!("augment/{n}"),
+        (Copy::Test(_), Some(c)) => format!("test/{c}"),
+        (Copy::Test(n), None) => format!("test/{n}"),
     };
     let h = fnv1a(FNV_OFFSET, &seed.to_le_bytes());
     let h = fnv1a(h, tag.as_bytes());
     fnv1a(h, path.as_os_str().as_encoded_bytes())
 }
 
-/// [`BABBLE_TALKERS`] recordings for the babble of `files[i]`, drawn with `rng` from the files
-/// `allowed` and never of the file's own speaker; empty when there are none.
+/// Up to [`BABBLE_TALKERS`] distinct recordings for the babble of `files[i]`, of distinct speakers
+/// where possible, drawn with `rng` from the files `allowed` and never of the file's own speaker;
+/// empty when there are none.
 pub fn talkers(
     files: &[Labelled],
     i: usize,
     allowed: impl Fn(usize) -> bool,
     rng: &mut Rng,
 ) -> Vec<PathBuf> {
-    let pool: Vec<usize> = (0..files.len())
+    let mut pool: Vec<usize> = (0..files.len())
         .filter(|&j| allowed(j) && files[j].speaker != files[i].speaker)
         .collect();
     if pool.is_empty() {
         return Vec::new();
     }
-    (0..BABBLE_TALKERS)
-        .map(|_| files[pool[rng.below(pool.len())]].path.clone())
-        .collect()
+    // Distinct recordings, of distinct speakers as far as the pool allows.
+    rng.shuffle(&mut pool);
+    let mut chosen: Vec<usize> = Vec::new();
+    for &j in &pool {
+        if chosen.len() < BABBLE_TALKERS
+            && chosen.iter().all(|&c| files[c].speaker != files[j].speaker)
+        {
+            chosen.push(j);
+        }
+    }
+    for &j in &pool {
+        if chosen.len() < BABBLE_TALKERS && !chosen.contains(&j) {
+            chosen.push(j);
+        }
+    }
+    chosen.iter().map(|&j| files[j].path.clone()).collect()
 }
 
 /// Every file under every condition in `conditions` ([`Copy::Test`]), seeded from `seed`, its
@@ -186,7 +202,7 @@ pub fn test_copies(
     for (i, file) in files.iter().enumerate() {
         for (n, condition) in conditions.iter().enumerate() {
             let copy = Copy::Test(n);
-            let seed = copy_seed(seed, copy, &file.path);
+            let seed = copy_seed(seed, copy, Some(condition), &file.path);
             let babble = talkers(files, i, |j| allowed(i, j), &mut Rng::new(seed));
             jobs.push(Job {
                 file: i,
@@ -238,6 +254,9 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
         })
         .collect();
     progress.finish_and_clear();
+    // Failures are summed up per condition (one line each; every file at -v): a condition that
+    // cannot apply (babble with a single speaker) fails for every file alike.
+    let mut failed: Vec<(String, usize, String)> = Vec::new();
     for (job, result) in jobs.iter().zip(results) {
         let file = &mut files[job.file];
         match (result, job.copy) {
@@ -246,12 +265,27 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
             }
             (Ok(windows), Copy::Test(n)) => file.conditions[n] = windows,
             (Ok(_), Copy::Augmented(_)) => {}
-            (Err(e), _) => log::warn!(
-                "{} under {}: {e} (copy left out)",
-                file.path.display(),
-                job.condition
-            ),
+            (Err(e), copy) => {
+                log::info!(
+                    "{} under {}: {e} (copy left out)",
+                    file.path.display(),
+                    job.condition
+                );
+                let what = match copy {
+                    Copy::Augmented(_) => "augmented copies".to_string(),
+                    Copy::Test(_) => job.condition.to_string(),
+                };
+                match failed.iter_mut().find(|(w, _, _)| *w == what) {
+                    Some((_, n, _)) => *n += 1,
+                    None => failed.push((what, 1, format!("{}: {e}", file.path.display()))),
+                }
+            }
         }
+    }
+    for (what, n, first) in failed {
+        log::warn!(
+            "{what}: {n} copies could not be made and are left out (first: {first}; -v lists them)"
+        );
     }
     hits.into_inner()
 }

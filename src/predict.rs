@@ -309,11 +309,11 @@ impl Predictor {
             })
             .collect();
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-        // The ensemble's probability is the mean of its members', then calibrated, then drawn
-        // towards uniform as far as the window lies outside the training data.
+        // The ensemble's probability is the mean of its members', drawn towards uniform as far
+        // as the window lies outside the training data, then calibrated: the order in which
+        // training fits the temperature (its fold models carry the gate at temperature 1).
         let mut probs = crate::model::ensemble_probs(&self.models, &refs, &self.device);
         for (p, row) in probs.iter_mut().zip(&rows) {
-            calibration::apply(p, self.info.temperature);
             if let Some(reference) = self.info.novelty {
                 let novelty = Scaler::novelty(row);
                 let trust = (reference / novelty).min(1.0);
@@ -322,6 +322,7 @@ impl Predictor {
                     *v = trust * *v + (1.0 - trust) / Emotion::COUNT as f32;
                 }
             }
+            calibration::apply(p, self.info.temperature);
         }
         probs
     }

@@ -5,22 +5,25 @@
 //! Two steps, both streaming, causal and independent of how the input is chunked (a file, the
 //! same file replayed by `serd listen`, or a live microphone give the same samples to openSMILE):
 //! 1. **Level normalisation**: a slow automatic gain control. A tracker follows the level of the
-//!    loud 10 ms frames (speech), ignoring frames more than [`GATE_DB`] below it (pauses,
-//!    background); every sample is scaled so that level sits at the model's target. The tracker
-//!    only works with level differences, so a recording at −30 dB gives the same normalised
-//!    samples as at 0 dB. Digital silence and frames below [`ACTIVE_DBFS`] never move it.
-//!    Until the first active frame has been heard, the input is muted (10 ms of a recording's
-//!    onset at most).
+//!    loud 10 ms frames (speech); frames more than [`GATE_DB`] below it (pauses, background) only
+//!    pull it down slowly ([`GATED_S`]), so that a loud transient cannot silence what follows for
+//!    good. Every sample is scaled so that the level sits at the model's target. The tracker only
+//!    works with level differences, so a recording at −30 dB gives the same normalised samples as
+//!    at 0 dB once the first frames of speech have been heard, as long as the speech stays above
+//!    −70 dBFS; at an onset, a frame just above [`ACTIVE_DBFS`] in one copy can be below it in
+//!    the other, and background noise heard before any speech is brought up to the target until
+//!    the speech arrives. Digital silence and frames below [`ACTIVE_DBFS`] never move it; a
+//!    sample that is not a number is read as silence. Until the first active frame has been
+//!    heard, the input is muted (10 ms of a recording's onset at most).
 //! 2. **Noise floor**: seeded white noise at a fixed level below the target is added, as every
 //!    real microphone adds its own. Studio recordings' digital silence (a third of RAVDESS's
-//!    samples are exactly 0) then no longer makes functionals depend on the last bit, and ±1 LSB
-//!    of dither is far below the floor.
+//!    samples are exactly 0) then no longer makes functionals depend on the last bit: ±1 LSB of
+//!    dither lies 10–30 dB under the floor, depending on the gain applied.
 //!
 //! BENCHMARKS.md measures the front end against none; its time constants were set by reasoning,
-//! not tuned on the corpora. While the tracker has
-//! heard less than [`WARM_UP_S`] of active audio, a frame [`JUMP_DB`] above the level is taken
-//! at once and others with a fast attack; later a jump (speech starting after background) gets
-//! the fast attack, and otherwise an attack of
+//! not tuned on the corpora. While the tracker has heard less than [`WARM_UP_S`] of active audio,
+//! a frame [`JUMP_DB`] above the level is taken at once and others with a fast attack; later a
+//! jump (speech starting after background) gets the fast attack, and otherwise an attack of
 //! [`ATTACK_S`] and a release of [`RELEASE_S`], slow enough to keep the loudness contour of an
 //! utterance, which carries emotion, while removing the recording's overall level.
 
@@ -32,7 +35,7 @@ use super::SAMPLE_RATE;
 
 /// Revision of the algorithm below, part of the feature cache's key: bumped whenever the same
 /// [`FrontEnd`] settings would give other samples.
-pub const REVISION: u32 = 3;
+pub const REVISION: u32 = 4;
 
 /// 10 ms frames at [`SAMPLE_RATE`].
 const FRAME: usize = SAMPLE_RATE as usize / 100;
@@ -48,6 +51,8 @@ const WARM_UP_S: f64 = 0.5;
 const FAST_S: f64 = 0.05;
 const ATTACK_S: f64 = 0.5;
 const RELEASE_S: f64 = 4.0;
+/// How fast frames below the gate pull the level down towards them (plus the gate).
+const GATED_S: f64 = 8.0;
 /// Bounds of the gain, dB: at most +60 (a very quiet microphone), at least −20.
 const GAIN_DB: (f64, f64) = (-20.0, 60.0);
 /// Seed of the noise floor: the same samples for every stream.
@@ -128,7 +133,9 @@ impl Stage {
     pub fn process(&mut self, input: &[f32], out: &mut Vec<f32>) {
         out.reserve(input.len());
         for &x in input {
-            let x = f64::from(x);
+            // A sample that is not a number is read as silence: one bad sample must not poison
+            // the tracked level (and so every later sample).
+            let x = if x.is_finite() { f64::from(x) } else { 0.0 };
             self.energy += x * x;
             let t = self.at as f64 / FRAME as f64;
             let gain = self.gain_from + (self.gain_to - self.gain_from) * t;
@@ -158,6 +165,14 @@ impl Stage {
                 // first syllables over-amplified.
                 let warming = self.active_s < WARM_UP_S;
                 let tau = if frame_db <= level - GATE_DB {
+                    // A pause or background far below the level. Left alone, a loud transient
+                    // (a cough, a knock) could lift the level so far that speech is never heard
+                    // again; so the level creeps down towards where this frame would pass the
+                    // gate, halfway inside it.
+                    let target = frame_db + GATE_DB / 2.0;
+                    let a = 1.0 - (-frame_s / GATED_S).exp();
+                    self.level_db = Some(level + a * (target - level));
+                    self.gain_to = gain_for(self.target_db, level + a * (target - level));
                     return;
                 } else if warming && frame_db > level + JUMP_DB {
                     0.0
@@ -177,9 +192,13 @@ impl Stage {
         };
         self.active_s += frame_s;
         self.level_db = Some(level);
-        let gain_db = (self.target_db - level).clamp(GAIN_DB.0, GAIN_DB.1);
-        self.gain_to = 10f64.powf(gain_db / 20.0);
+        self.gain_to = gain_for(self.target_db, level);
     }
+}
+
+/// The linear gain that brings `level_db` to `target_db`, within [`GAIN_DB`].
+fn gain_for(target_db: f64, level_db: f64) -> f64 {
+    10f64.powf((target_db - level_db).clamp(GAIN_DB.0, GAIN_DB.1) / 20.0)
 }
 
 #[cfg(test)]
@@ -274,5 +293,42 @@ mod tests {
             floor_dbfs: -70.0,
         };
         assert!(bad.problem().unwrap().contains("level"));
+    }
+
+    /// A loud knock must not silence the speech after it for good: the level comes back.
+    #[test]
+    fn a_loud_transient_does_not_lock_the_level() {
+        let mut input = syllables(3.0, 0.05);
+        input.extend(std::iter::repeat_n(0.9f32, SAMPLE_RATE as usize / 5));
+        input.extend(syllables(20.0, 0.05));
+        let out = run(&input, 4096);
+        let tail = &out[out.len() - 2 * SAMPLE_RATE as usize..];
+        let peak_db = tail
+            .chunks(FRAME)
+            .map(|f| {
+                10.0 * (f.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / FRAME as f64).log10()
+            })
+            .fold(f64::MIN, f64::max);
+        assert!(
+            (peak_db - FrontEnd::DEFAULT.level_dbfs).abs() < 3.0,
+            "loudest frame {peak_db:.1} dBFS after the knock"
+        );
+    }
+
+    /// A sample that is not a number is silence, not the end of the stream.
+    #[test]
+    fn non_finite_samples_are_read_as_silence() {
+        let mut input = syllables(4.0, 0.3);
+        input[100] = f32::NAN;
+        input[20_000] = f32::INFINITY;
+        let out = run(&input, 1000);
+        assert!(out.iter().all(|x| x.is_finite()));
+        let clean = {
+            let mut c = input.clone();
+            c[100] = 0.0;
+            c[20_000] = 0.0;
+            run(&c, 1000)
+        };
+        assert_eq!(out, clean);
     }
 }

@@ -141,7 +141,7 @@ pub fn plan_copies(
     for (i, file) in files.iter().enumerate() {
         for n in 0..augment {
             let copy = Copy::Augmented(n);
-            let seed = copy_seed(seed, copy, &file.path);
+            let seed = copy_seed(seed, copy, None, &file.path);
             let mut rng = Rng::new(seed);
             let babble = talkers(files, i, |j| fold_of[j] == fold_of[i], &mut rng);
             let condition = conditions::draw(&mut rng, !babble.is_empty());
