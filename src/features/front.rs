@@ -222,6 +222,16 @@ mod tests {
             .collect()
     }
 
+    /// The level of the loudest 10 ms frame of `x`, dBFS.
+    fn loudest_frame_db(x: &[f32]) -> f64 {
+        x.chunks(FRAME)
+            .map(|f| {
+                let energy = f.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+                10.0 * (energy / FRAME as f64).log10()
+            })
+            .fold(f64::MIN, f64::max)
+    }
+
     fn run(input: &[f32], chunk: usize) -> Vec<f32> {
         let mut stage = Stage::new(FrontEnd::DEFAULT);
         let mut out = Vec::new();
@@ -257,14 +267,7 @@ mod tests {
         for amplitude in [0.003, 0.05, 0.8] {
             let out = run(&syllables(8.0, amplitude), 1000);
             // The loudest 10 ms frames of the last syllables sit near the target.
-            let tail = &out[out.len() - 2 * SAMPLE_RATE as usize..];
-            let peak_db = tail
-                .chunks(FRAME)
-                .map(|f| {
-                    10.0 * (f.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / FRAME as f64)
-                        .log10()
-                })
-                .fold(f64::MIN, f64::max);
+            let peak_db = loudest_frame_db(&out[out.len() - 2 * SAMPLE_RATE as usize..]);
             assert!(
                 (peak_db - FrontEnd::DEFAULT.level_dbfs).abs() < 3.0,
                 "amplitude {amplitude}: loudest frame {peak_db:.1} dBFS"
@@ -302,13 +305,7 @@ mod tests {
         input.extend(std::iter::repeat_n(0.9f32, SAMPLE_RATE as usize / 5));
         input.extend(syllables(20.0, 0.05));
         let out = run(&input, 4096);
-        let tail = &out[out.len() - 2 * SAMPLE_RATE as usize..];
-        let peak_db = tail
-            .chunks(FRAME)
-            .map(|f| {
-                10.0 * (f.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / FRAME as f64).log10()
-            })
-            .fold(f64::MIN, f64::max);
+        let peak_db = loudest_frame_db(&out[out.len() - 2 * SAMPLE_RATE as usize..]);
         assert!(
             (peak_db - FrontEnd::DEFAULT.level_dbfs).abs() < 3.0,
             "loudest frame {peak_db:.1} dBFS after the knock"
