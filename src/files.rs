@@ -1,8 +1,9 @@
 //! Files written whole, and named or checked by their content.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The starting value of [`fnv1a`].
@@ -30,6 +31,118 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
     written
 }
 
+/// A folder filled beside `target` and then put in its place whole ([`Staged::commit`]): until
+/// then `target` is untouched, so a run killed or failing half-way (a full disk) leaves the old
+/// folder as it was, never a mix of old and new files. Dropped without a commit, the staging folder
+/// is removed; one left by a killed process is removed by the next staging of the same target.
+pub struct Staged {
+    target: PathBuf,
+    dir: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// Creates the empty staging folder, a hidden sibling of `target`.
+    pub fn new(target: &Path) -> io::Result<Staged> {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a folder name"))?;
+        fs::create_dir_all(&parent)?;
+        let prefix = staging_prefix(name);
+        remove_abandoned(&parent, &prefix);
+        let mut dir_name = prefix;
+        dir_name.push(std::process::id().to_string());
+        let dir = parent.join(dir_name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::create_dir(&dir)?;
+        Ok(Staged {
+            target: target.to_path_buf(),
+            dir,
+            committed: false,
+        })
+    }
+
+    /// The folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Puts the staged folder in `target`'s place: in one atomic exchange where the system offers
+    /// one (Linux), else by two renames (the old folder is kept under a hidden name in between).
+    /// The old folder's files are then removed.
+    pub fn commit(mut self) -> io::Result<()> {
+        if !self.target.exists() {
+            fs::rename(&self.dir, &self.target)?;
+        } else if exchange(&self.dir, &self.target).is_ok() {
+            let _ = fs::remove_dir_all(&self.dir); // the old folder, now under the staging name
+        } else {
+            let mut old = self.dir.as_os_str().to_os_string();
+            old.push(".old");
+            let old = PathBuf::from(old);
+            fs::rename(&self.target, &old)?;
+            if let Err(e) = fs::rename(&self.dir, &self.target) {
+                let _ = fs::rename(&old, &self.target);
+                return Err(e);
+            }
+            let _ = fs::remove_dir_all(&old);
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `.NAME.partial-`: staging folders of `NAME` start with it and end with their writer's pid.
+fn staging_prefix(name: &std::ffi::OsStr) -> OsString {
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".partial-");
+    prefix
+}
+
+/// Removes staging folders under `parent` whose writing process no longer runs (on systems
+/// with /proc; elsewhere they are left alone).
+fn remove_abandoned(parent: &Path, prefix: &std::ffi::OsStr) {
+    let (Ok(entries), true) = (fs::read_dir(parent), Path::new("/proc/self").exists()) else {
+        return;
+    };
+    let prefix = prefix.to_string_lossy();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&*prefix) else {
+            continue;
+        };
+        let pid = pid.strip_suffix(".old").unwrap_or(pid);
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +167,55 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert!(write_whole(&dir.path().join("missing/f.bin"), b"x").is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_staged_folder_replaces_the_old_one_whole_or_not_at_all() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("model");
+        // New target: the staged folder becomes it.
+        let staged = Staged::new(&target).unwrap();
+        fs::write(staged.path().join("a"), "1").unwrap();
+        fs::write(staged.path().join("b"), "1").unwrap();
+        staged.commit().unwrap();
+        assert_eq!(listing(&target), ["a", "b"]);
+        // Abandoned half-way: the old folder is untouched and nothing is left beside it.
+        let staged = Staged::new(&target).unwrap();
+        fs::write(staged.path().join("a"), "2").unwrap();
+        drop(staged);
+        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "1");
+        assert_eq!(listing(root.path()), ["model"]);
+        // Committed over an existing folder: exactly the new files, no old one left over.
+        let staged = Staged::new(&target).unwrap();
+        fs::write(staged.path().join("a"), "3").unwrap();
+        staged.commit().unwrap();
+        assert_eq!(listing(&target), ["a"]);
+        assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "3");
+        assert_eq!(listing(root.path()), ["model"]);
+    }
+
+    #[test]
+    fn a_killed_writer_s_staging_folder_is_removed_by_the_next() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("model");
+        // No process has pid 4000000000 (above Linux's pid_max).
+        let abandoned = root.path().join(".model.partial-4000000000");
+        fs::create_dir(&abandoned).unwrap();
+        fs::write(abandoned.join("weights-0.bpk"), "half").unwrap();
+        let staged = Staged::new(&target).unwrap();
+        if Path::new("/proc/self").exists() {
+            assert!(!abandoned.exists());
+        }
+        staged.commit().unwrap();
+        assert!(target.is_dir());
     }
 }

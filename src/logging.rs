@@ -1,4 +1,9 @@
 //! serd's logger: one line per message on stderr (`serd: warning: ...`); stdout carries results only.
+//!
+//! Nothing written to stderr can fail the program: a full disk, a closed pipe or `2>/dev/full`
+//! lose the messages, never the results (Rust's `eprintln!` would panic there).
+
+use std::io::Write;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -33,7 +38,9 @@ impl Log for Stderr {
         } else {
             ""
         };
-        eprintln!("serd: {level}{source}: {}", record.args());
+        let message = record.args().to_string();
+        let message = escape_line_breaks(&message);
+        write_stderr(&format!("serd: {level}{source}: {message}\n"));
     }
 
     fn flush(&self) {}
@@ -52,4 +59,37 @@ pub fn init(verbosity: u8, quiet: bool) {
     // A second init (tests) keeps the first logger.
     let _ = log::set_logger(&Stderr);
     log::set_max_level(level);
+}
+
+/// Writes `text` to stderr as it is, in one call, ignoring any failure.
+pub fn write_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// A report for the person at the terminal (a table, a summary), on stderr unless `--quiet`.
+pub fn report(text: &str) {
+    if log::max_level() >= LevelFilter::Warn {
+        write_stderr(&format!("{text}\n"));
+    }
+}
+
+/// A message is one line: line breaks inside it (a file name can hold one) are written as `\n`
+/// and `\r`, so that a reader of the log never sees one message as two.
+fn escape_line_breaks(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.contains(['\n', '\r']) {
+        message.replace('\n', "\\n").replace('\r', "\\r").into()
+    } else {
+        message.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_breaks_are_escaped() {
+        assert_eq!(escape_line_breaks("a\nb\r.wav: bad"), "a\\nb\\r.wav: bad");
+        assert_eq!(escape_line_breaks("plain"), "plain");
+    }
 }

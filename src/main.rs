@@ -78,10 +78,10 @@ fn main() -> ExitCode {
         if serd::contain::is_contained() {
             return; // handled where it happened (a decoder's panic on a bad file)
         }
-        eprintln!(
-            "serd: error: internal error (please report it): {}",
+        serd::logging::write_stderr(&format!(
+            "serd: error: internal error (please report it): {}\n",
             info.to_string().replace('\n', " ")
-        );
+        ));
     }));
     let cli = Cli::parse();
     serd::logging::init(cli.verbose, cli.quiet);
@@ -141,8 +141,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error and its causes on one line; a cause already quoted by the message before it (typed
-/// errors often include their source) is not repeated.
+/// The error and its causes as one message (the logger keeps it on one line); a cause already
+/// quoted by the message before it (typed errors often include their source) is not repeated.
 fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain().map(|c| c.to_string()) {
@@ -154,5 +154,5 @@ fn one_line(e: &anyhow::Error) -> String {
         }
         line.push_str(&cause);
     }
-    line.replace('\n', " ")
+    line
 }

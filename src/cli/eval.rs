@@ -97,13 +97,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         })
         .collect();
     let skipped = dataset::skipped_report(&dataset, &skipped);
-    eprintln!("{}", confusion.table());
+    serd::logging::report(&confusion.table());
     if !under.is_empty() {
         let rows: Vec<(&str, &Confusion)> = under
             .iter()
             .map(|u| (u.condition.as_str(), &u.report.confusion))
             .collect();
-        eprintln!("{}", condition_table(&confusion, &rows));
+        serd::logging::report(&condition_table(&confusion, &rows));
     }
     let output = Output {
         report: Report {
@@ -113,7 +113,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         ece,
         conditions: under,
     };
-    println!("{}", serde_json::to_string(&output)?);
+    super::print_json(&output)?;
     if confusion.n() == 0 {
         bail!(
             "none of the {} files could be evaluated (the report lists why)",

@@ -23,7 +23,7 @@ use serd::pipeline::{self, mic, Options, Source};
 ///   {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
 ///
 /// Times are seconds of stream audio; windows with too little voiced speech are reported as
-/// silence. Ctrl-C (SIGINT) or SIGTERM ends the stream: the final "end" event is written and
+/// silence. Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written and
 /// serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for up
 /// to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
 #[derive(Args)]

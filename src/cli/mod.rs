@@ -12,6 +12,17 @@ use anyhow::{bail, Context};
 use serd::conditions::Condition;
 use serd::features::Windowing;
 
+/// Writes `value` as one JSON line on stdout and flushes it; a failed write (a full disk,
+/// `>/dev/full`) is an error that says so.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let line = serde_json::to_string(value)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
+}
+
 /// What `--condition standard` (eval) and `--test-condition standard` (train) stand for: the
 /// conditions serd's README reports for the bundled model.
 pub const STANDARD_CONDITIONS: [&str; 6] = [

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
 
 use rayon::prelude::*;
@@ -73,7 +74,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
                 line.insert("t_start".into(), json!(w.t_start));
                 line.insert("t_end".into(), json!(w.t_end));
                 line.insert("voiced".into(), json!(w.voiced));
-                writeln!(out, "{}", Value::Object(line))?;
+                writeln!(out, "{}", Value::Object(line)).context("writing to stdout")?;
             }
             continue;
         }
@@ -82,9 +83,10 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             failed += 1;
             continue;
         };
-        writeln!(out, "{}", Value::Object(prediction(&name, &probs)))?;
+        writeln!(out, "{}", Value::Object(prediction(&name, &probs)))
+            .context("writing to stdout")?;
     }
-    out.flush()?;
+    out.flush().context("writing to stdout")?;
     Ok(if failed > 0 {
         ExitCode::FAILURE
     } else {

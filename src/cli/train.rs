@@ -1,7 +1,7 @@
 //! `serd train`: runs the protocol of `serd::train` and writes the model directory: weights and
 //! `model.json`, `metrics.json` (everything measured), `confusion.png`, `MODEL_CARD.md`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -15,6 +15,7 @@ use serd::conditions::Condition;
 use serd::corpus;
 use serd::dataset::{self, Labelled};
 use serd::features::{FeatureSet, FrontEnd};
+use serd::files::Staged;
 use serd::folds::Grouping;
 use serd::metrics::{write_confusion_png, write_reliability_png, Report};
 use serd::model::{CnnConfig, Layout};
@@ -84,6 +85,13 @@ pub struct TrainArgs {
     /// the default: best figures here, and about 10x faster) or "sequence".
     #[arg(long, value_enum, default_value_t = Layout::Channels)]
     layout: Layout,
+    /// Filters of each of the network's two convolution blocks (its width).
+    #[arg(long, value_name = "N", default_value_t = 128,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    filters: u16,
+    /// Probability of dropping a whole channel after each block while training, 0 to below 1.
+    #[arg(long, value_name = "P", default_value_t = 0.5)]
+    dropout: f64,
     /// Seed of folds, shuffles and initial weights (runs are reproducible on the CPU backend).
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -132,11 +140,15 @@ enum FrontEndArg {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    if args.out.exists() && !args.out.is_dir() {
-        bail!("{}: exists and is not a folder", args.out.display());
-    }
+    check_out(&args.out, args.no_final)?;
     if args.batch == 0 || args.epochs == 0 || args.ensemble == 0 {
         bail!("--batch, --epochs and --ensemble must be at least 1");
+    }
+    if !(0.0..1.0).contains(&args.dropout) {
+        bail!(
+            "--dropout must be at least 0 and below 1, not {}",
+            args.dropout
+        );
     }
     if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
         bail!(
@@ -201,7 +213,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         min_voiced: args.min_voiced,
         folds: args.folds,
         grouping: args.grouping,
-        model: CnnConfig::new(args.set.dimension()).with_layout(args.layout),
+        model: CnnConfig::new(args.set.dimension())
+            .with_layout(args.layout)
+            .with_filters(usize::from(args.filters))
+            .with_dropout(args.dropout),
         fit: FitConfig {
             epochs: args.epochs,
             patience: args.patience,
@@ -245,31 +260,28 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if args.grouping == Grouping::None {
         log::warn!("--grouping none: speakers appear in training and test folds, so these figures overstate accuracy on new speakers");
     }
-    eprintln!("{}", cv.utterance.table());
+    serd::logging::report(&cv.utterance.table());
     if let (Some(acc), Some(uar)) = (cv.accuracy, cv.uar) {
-        eprintln!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds);
+        serd::logging::report(&format!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds));
     }
     if !cv.conditions.is_empty() {
-        eprintln!(
-            "{}",
-            super::eval::condition_table(
-                &cv.utterance,
-                &cv.conditions
-                    .iter()
-                    .map(|c| (c.condition.as_str(), &c.utterance))
-                    .collect::<Vec<_>>()
-            )
-        );
+        serd::logging::report(&super::eval::condition_table(
+            &cv.utterance,
+            &cv.conditions
+                .iter()
+                .map(|c| (c.condition.as_str(), &c.utterance))
+                .collect::<Vec<_>>(),
+        ));
     }
     let calibration = &cv.calibration;
-    eprintln!(
+    serd::logging::report(&format!(
         "calibration: temperature {:.2}; window ECE {:.3} -> {:.3}, file ECE {:.3} -> {:.3}",
         calibration.temperature,
         calibration.window_before.ece,
         calibration.window_after.ece,
         calibration.utterance_before.ece,
         calibration.utterance_after.ece
-    );
+    ));
 
     let skipped_json = dataset::skipped_report(&dataset, &skipped);
     let report = Report {
@@ -277,8 +289,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ..Report::new(cv.utterance)
     };
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    // Everything is written beside --out and swapped in at the end: an interrupted or failed run
+    // leaves the old model as it was.
+    let staged = Staged::new(&args.out)
+        .with_context(|| format!("{}: cannot create a folder beside it", args.out.display()))?;
+    let dir = staged.path().to_path_buf();
     let (final_fit, final_s) = if args.no_final {
         (None, 0.0)
     } else {
@@ -292,7 +307,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             })?;
         progress.finish_and_clear();
         predictor.set_temperature(cv.calibration.temperature);
-        ModelDir::save(&args.out, &predictor.info, predictor.models())?;
+        ModelDir::save(&dir, &predictor.info, predictor.models())
+            .with_context(|| format!("{}: cannot write the model", args.out.display()))?;
         (Some(log), started.elapsed().as_secs_f64())
     };
 
@@ -340,9 +356,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "serd_version": env!("CARGO_PKG_VERSION"),
         "command": std::env::args().collect::<Vec<_>>().join(" "),
     });
+    let cannot_write = |name: &str| format!("{}: cannot write", args.out.join(name).display());
     let write = |name: &str, text: String| -> anyhow::Result<()> {
-        let path = args.out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
+        std::fs::write(dir.join(name), text).with_context(|| cannot_write(name))
     };
     write(
         "metrics.json",
@@ -354,23 +370,57 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.folds,
         grouping_words(args.grouping)
     );
-    write_confusion_png(&cv.utterance, &args.out.join("confusion.png"), &title)
-        .with_context(|| format!("{}: cannot write", args.out.join("confusion.png").display()))?;
+    write_confusion_png(&cv.utterance, &dir.join("confusion.png"), &title)
+        .with_context(|| cannot_write("confusion.png"))?;
     let c = &cv.calibration;
-    let reliability = args.out.join("reliability.png");
     write_reliability_png(
         &[
             ("window, raw", &c.window_before),
             ("window, calibrated", &c.window_after),
             ("file, calibrated", &c.utterance_after),
         ],
-        &reliability,
+        &dir.join("reliability.png"),
         &format!("{title}: reliability"),
     )
-    .with_context(|| format!("{}: cannot write", reliability.display()))?;
+    .with_context(|| cannot_write("reliability.png"))?;
     write("MODEL_CARD.md", super::card::model_card(&metrics))?;
-    println!("{}", serde_json::to_string(&report)?);
+    staged
+        .commit()
+        .with_context(|| format!("{}: cannot put the new model in place", args.out.display()))?;
+    super::print_json(&report)?;
     log::info!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `--out` is replaced whole by the new model folder, so it must be new, empty or a model folder
+/// (one with `model.json` or `metrics.json`): never a folder of other things. With `--no-final`
+/// (figures only) it must not hold a model, which the new figures would not describe.
+fn check_out(out: &Path, no_final: bool) -> anyhow::Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        bail!("{}: exists and is not a folder", out.display());
+    }
+    let empty = std::fs::read_dir(out)
+        .with_context(|| format!("{}: cannot read", out.display()))?
+        .next()
+        .is_none();
+    let model = out.join("model.json").exists();
+    if no_final && model {
+        bail!(
+            "{}: holds a model; --no-final writes figures only, which would replace it: give \
+             another --out",
+            out.display()
+        );
+    }
+    if !empty && !model && !out.join("metrics.json").exists() {
+        bail!(
+            "{}: holds files but no serd model; train replaces the whole --out folder, so give a \
+             new or empty folder, or an existing model's",
+            out.display()
+        );
+    }
     Ok(())
 }
 

@@ -167,7 +167,7 @@ pub struct Outcome {
     pub end: Option<End>,
     /// The reader closed stdout.
     pub closed: bool,
-    /// A stop was requested (SIGINT/SIGTERM).
+    /// A stop was requested (SIGINT/SIGTERM/SIGHUP).
     pub stopped: bool,
 }
 
@@ -364,10 +364,11 @@ fn spawn(
         .expect("spawning a thread")
 }
 
-/// A channel that receives once on SIGINT or SIGTERM.
+/// A channel that receives once on SIGINT, SIGTERM or SIGHUP (the terminal was closed: a stop
+/// like any other, with the `end` event written).
 pub fn stop_on_signals() -> io::Result<Receiver<()>> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
         .name("serd-signals".into())

@@ -1,6 +1,6 @@
 //! The `serd` binary: output formats, bad input, exit codes.
 
-use crate::common::{fixture, json_lines, serd, text, Wav};
+use crate::common::{fixture, json_lines, serd, serd_full, text, Wav};
 
 #[test]
 fn extract_prints_one_json_object_per_window() {
@@ -110,6 +110,14 @@ fn bad_files_are_reported_one_line_each_and_the_rest_extracted() {
         !stderr.contains("panicked") && !stderr.contains("internal error"),
         "{stderr}"
     );
+    // A full stderr loses the messages, nothing else: the same output, the same status.
+    let quiet = serd_full(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        false,
+        true,
+    );
+    assert_eq!(quiet.status.code(), Some(1));
+    assert_eq!(quiet.stdout, out.stdout);
     for name in bad {
         let lines: Vec<&str> = stderr
             .lines()
@@ -240,6 +248,22 @@ fn a_file_shorter_than_the_window_is_a_warning_not_silence() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("tone_16k.wav") && stderr.contains("shorter than one window"),
+        "{stderr}"
+    );
+}
+
+/// A file name holding a line break is written escaped: one message stays one line.
+#[test]
+fn a_line_break_in_a_file_name_keeps_the_error_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two\nlines.wav");
+    std::fs::write(&path, b"not audio").unwrap();
+    let out = serd(&["extract", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 2, "{stderr}"); // the file's error and the summary
+    assert!(
+        stderr.lines().next().unwrap().contains("two\\nlines.wav"),
         "{stderr}"
     );
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,6 +15,24 @@ pub fn serd(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run serd")
+}
+
+/// Runs `serd` with stdout or stderr (or both) going to `/dev/full`, where every write fails
+/// with "no space left on device"; the other streams are captured.
+pub fn serd_full(args: &[&str], full_stdout: bool, full_stderr: bool) -> Output {
+    let full = || {
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full"),
+        )
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_serd"));
+    command.args(args);
+    command.stdout(if full_stdout { full() } else { Stdio::piped() });
+    command.stderr(if full_stderr { full() } else { Stdio::piped() });
+    command.output().expect("run serd")
 }
 
 pub fn text(bytes: &[u8]) -> String {

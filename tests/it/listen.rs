@@ -244,12 +244,19 @@ fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
 }
 
 #[test]
-fn sigterm_ends_the_stream_with_an_end_event_and_exit_0() {
+fn sigterm_and_sighup_end_the_stream_with_an_end_event_and_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     let file = two_tones(dir.path());
+    // SIGHUP: the terminal was closed; a service manager's stop is SIGTERM.
+    for name in ["-TERM", "-HUP"] {
+        stops_cleanly_on(&file, name);
+    }
+}
+
+fn stops_cleanly_on(file: &Path, name: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_serd"))
         .args(["listen", "--realtime", "--backend", "cpu", "--input"])
-        .arg(&file)
+        .arg(file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -260,17 +267,17 @@ fn sigterm_ends_the_stream_with_an_end_event_and_exit_0() {
     // The first window (2 s of real time) shows the stream is running.
     let first: Value = serde_json::from_str(&lines.recv().unwrap()).unwrap();
     assert!(first["t_end"].as_f64().unwrap() > 1.9, "{first}");
-    signal(&child, "-TERM");
+    signal(&child, name);
     let status = wait_at_most(&mut child, Duration::from_secs(20));
-    assert!(status.success(), "{status:?}");
+    assert!(status.success(), "{name}: {status:?}");
     let rest: Vec<Value> = lines
         .iter()
         .map(|l| serde_json::from_str(&l).unwrap())
         .collect();
     let end = rest.last().unwrap();
-    assert_eq!(end["type"], "end", "{rest:?}");
+    assert_eq!(end["type"], "end", "{name}: {rest:?}");
     // Stopped early: the file is 10.5 s long.
-    assert!(end["audio_s"].as_f64().unwrap() < 8.0, "{end}");
+    assert!(end["audio_s"].as_f64().unwrap() < 8.0, "{name}: {end}");
 }
 
 #[test]

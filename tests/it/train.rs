@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::common::{json_lines, serd, text, Wav};
+use crate::common::{json_lines, serd, serd_full, text, Wav};
 
 /// (base F0 Hz, F0 glide over the file as a factor, amplitude, vibrato depth).
 fn voice(emotion: &str) -> (f64, f64, f64, f64) {
@@ -163,8 +163,19 @@ fn train_eval_predict_on_a_separable_corpus() {
     );
     assert_eq!(metrics["timing_s"]["cache_hits"], 0);
 
-    // Same seed, cached features: the same figures, all from the cache.
+    // Same seed, cached features: the same figures, all from the cache. The new model replaces
+    // the old folder whole: a file of an older, larger model does not survive beside it.
+    std::fs::write(model.join("weights-7.bpk"), b"an older model's").unwrap();
     let again = train(&[]);
+    assert!(!model.join("weights-7.bpk").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.contains("partial").then_some(name)
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(again.stdout, out.stdout, "reproducible on the CPU backend");
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("metrics.json")).unwrap())
@@ -188,6 +199,54 @@ fn train_eval_predict_on_a_separable_corpus() {
     assert_eq!(eval["n"], 60);
     assert!(eval["uar"].as_f64().unwrap() > 0.9, "{eval}");
     assert_eq!(eval["confusion"]["labels"][0], "anger");
+
+    // Output that cannot be written: a full stdout is one clear error and status 1; a full stderr
+    // loses only the messages, never the result.
+    let eval_args = [
+        "eval",
+        "--backend",
+        "cpu",
+        "--model",
+        o,
+        "--data",
+        m,
+        "--cache",
+        c,
+    ];
+    let out = serd_full(&eval_args, true, false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let last = text(&out.stderr)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(last.contains("writing to stdout"), "{last}");
+    let out = serd_full(&eval_args, false, true);
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(json_lines(&out.stdout)[0]["n"], 60);
+    let figures = dir.path().join("figures");
+    let out = serd_full(
+        &[
+            "train",
+            "--data",
+            m,
+            "--out",
+            figures.to_str().unwrap(),
+            "--cache",
+            c,
+            "--folds",
+            "2",
+            "--epochs",
+            "5",
+            "--backend",
+            "cpu",
+            "--no-final",
+        ],
+        true,
+        false,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("writing to stdout"));
 
     // predict: one JSON object per file, in order; a bad file is one line and status 1.
     let sad = dir.path().join("s3_sadness_1.wav");
@@ -347,6 +406,36 @@ fn bad_training_requests_are_clear_errors() {
     one_line(
         &["train", "--data", bad.to_str().unwrap(), "--out", o],
         "label",
+    );
+    // --out is replaced whole: a folder of other things is refused, and so is a model's folder
+    // when --no-final would leave figures without their model.
+    let elsewhere = dir.path().join("papers");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("thesis.tex"), "precious").unwrap();
+    one_line(
+        &[
+            "train",
+            "--data",
+            bad.to_str().unwrap(),
+            "--out",
+            elsewhere.to_str().unwrap(),
+        ],
+        "holds files but no serd model",
+    );
+    assert!(elsewhere.join("thesis.tex").exists());
+    let modelled = dir.path().join("modelled");
+    std::fs::create_dir(&modelled).unwrap();
+    std::fs::write(modelled.join("model.json"), "{}").unwrap();
+    one_line(
+        &[
+            "train",
+            "--data",
+            bad.to_str().unwrap(),
+            "--out",
+            modelled.to_str().unwrap(),
+            "--no-final",
+        ],
+        "--no-final",
     );
     // A missing source.
     one_line(
