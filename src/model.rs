@@ -130,7 +130,36 @@ impl CnnConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return Some(format!("dropout {} is not a share below 1", self.dropout));
         }
+        // Beyond these a damaged or hostile model.json would ask for absurd memory before any
+        // weight is read; serd never trains anything near them.
+        let limits = [
+            ("n_features", self.n_features, 100_000),
+            ("filters", self.filters, 4096),
+            ("kernel", self.kernel, 64),
+            ("stride", self.stride, 64),
+            ("pool", self.pool, 64),
+        ];
+        for (name, value, limit) in limits {
+            if value > limit {
+                return Some(format!("{name} {value} is above {limit}"));
+            }
+        }
         None
+    }
+
+    /// Number of values the network's weights hold (parameters and batch-norm statistics); call
+    /// on a config without a [`CnnConfig::problem`].
+    pub fn parameters(&self) -> usize {
+        let (channels_in, kernel) = match self.layout {
+            Layout::Sequence => (1, self.kernel),
+            Layout::Channels => (self.n_features, 1), // see Block::new
+        };
+        let f = self.filters;
+        let conv1 = channels_in * f * kernel + f;
+        let conv2 = f * f * kernel + f;
+        let norms = 2 * 4 * f; // gamma, beta, running mean and variance per block
+        let output = f * Emotion::COUNT + Emotion::COUNT;
+        conv1 + conv2 + norms + output
     }
 
     /// A freshly initialised network on `device`.

@@ -6,6 +6,7 @@
 //! [`Predictor`] is the single place where windows become probabilities, so training's
 //! cross-validation, `predict` and the daemon classify identically.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
@@ -58,6 +59,10 @@ pub struct ModelInfo {
     /// older models: no such gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub novelty: Option<f32>,
+    /// FNV-1a (64 bit, hex) of each weights file, by file name, checked at load: a changed or
+    /// damaged byte is an error, not a silently different model. Absent in older models.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
 }
 
 fn one() -> f32 {
@@ -116,8 +121,8 @@ impl ModelDir {
             move |source| ModelError::Io { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let json = serde_json::to_string_pretty(info).expect("model info serialises");
-        std::fs::write(dir.join(INFO), json + "\n").map_err(io(&dir.join(INFO)))?;
+        let mut info = info.clone();
+        info.checksums.clear();
         for (member, model) in models.iter().enumerate() {
             let weights = dir.join(weights_file(member));
             model
@@ -127,7 +132,12 @@ impl ModelDir {
                     path: weights.clone(),
                     reason: e.to_string(),
                 })?;
+            let bytes = std::fs::read(&weights).map_err(io(&weights))?;
+            info.checksums
+                .insert(weights_file(member), checksum(&bytes));
         }
+        let json = serde_json::to_string_pretty(&info).expect("model info serialises");
+        std::fs::write(dir.join(INFO), json + "\n").map_err(io(&dir.join(INFO)))?;
         Ok(())
     }
 
@@ -168,8 +178,11 @@ impl ModelDir {
                 info.model.n_features
             )));
         }
-        if info.members == 0 {
-            return Err(inconsistent("an ensemble of 0 networks".into()));
+        if !(1..=64).contains(&info.members) {
+            return Err(inconsistent(format!(
+                "an ensemble of {} networks (1 to 64)",
+                info.members
+            )));
         }
         if let Some(problem) = info.model.problem().or_else(|| info.scaler.problem()) {
             return Err(inconsistent(problem));
@@ -201,11 +214,33 @@ impl ModelDir {
         let models = (0..info.members)
             .map(|member| {
                 let weights = dir.join(weights_file(member));
-                if !weights.is_file() {
-                    return Err(ModelError::Io {
-                        path: weights,
-                        source: std::io::ErrorKind::NotFound.into(),
-                    });
+                let bytes = std::fs::read(&weights).map_err(|source| ModelError::Io {
+                    path: weights.clone(),
+                    source,
+                })?;
+                let damaged = |reason: String| ModelError::Weights {
+                    path: weights.clone(),
+                    reason,
+                };
+                // Checked before burn reads the file: the sizes model.json states must be the
+                // weights' (4 bytes a value, plus the format's few kilobytes of names).
+                let values = info.model.parameters();
+                if !(values * 4..=values * 4 + 65_536).contains(&bytes.len()) {
+                    return Err(damaged(format!(
+                        "{} bytes, but the network model.json describes holds {values} values \
+                         ({} bytes)",
+                        bytes.len(),
+                        values * 4
+                    )));
+                }
+                if let Some(expected) = info.checksums.get(&weights_file(member)) {
+                    let found = checksum(&bytes);
+                    if &found != expected {
+                        return Err(damaged(format!(
+                            "checksum {found}, model.json says {expected}: the file was changed \
+                             or damaged after training"
+                        )));
+                    }
                 }
                 info.model
                     .init(device)
@@ -227,6 +262,15 @@ impl ModelDir {
         }
         Ok((info, models))
     }
+}
+
+/// The checksum `model.json` records for a weights file: 64-bit FNV-1a, 16 hex digits (any
+/// single changed byte changes it).
+fn checksum(bytes: &[u8]) -> String {
+    format!(
+        "{:016x}",
+        crate::files::fnv1a(crate::files::FNV_OFFSET, bytes)
+    )
 }
 
 /// The windows of a file that are classified: those voiced enough; when none is, the most voiced

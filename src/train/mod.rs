@@ -467,6 +467,7 @@ pub fn model_info(options: &Options, scaler: Scaler) -> ModelInfo {
         front_end: options.front,
         temperature: 1.0,
         novelty: None,
+        checksums: Default::default(),
     }
 }
 

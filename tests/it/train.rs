@@ -557,7 +557,27 @@ fn bad_training_requests_are_clear_errors() {
     damaged("loud_floor", &|_, j| {
         j["front_end"] = serde_json::json!({"level_dbfs": -20.0, "floor_dbfs": 0.0})
     });
-    damaged("nan_weights", &|dir, _| {
+    // Sizes beyond any model serd trains are refused before anything is allocated; sizes that
+    // disagree with the weights file, before burn reads it.
+    damaged("huge_pool", &|_, j| {
+        j["model"]["pool"] = 1_000_000_000.into()
+    });
+    damaged("huge_filters", &|_, j| {
+        j["model"]["filters"] = 100_000_000.into()
+    });
+    damaged("wider_filters", &|_, j| j["model"]["filters"] = 256.into());
+    damaged("huge_ensemble", &|_, j| j["members"] = 1_000_000.into());
+    // One changed byte in the weights: the checksum in model.json no longer matches.
+    damaged("flipped_byte", &|dir, _| {
+        let weights = dir.join("weights-1.bpk");
+        let mut bytes = std::fs::read(&weights).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        std::fs::write(&weights, bytes).unwrap();
+    });
+    damaged("nan_weights", &|dir, j| {
+        // (Without a checksum to give it away, as in models written before serd kept them.)
+        j.as_object_mut().unwrap().remove("checksums");
         // All-ones bits are a NaN in every float format: the end of the file is tensor data.
         let weights = dir.join("weights-0.bpk");
         let mut bytes = std::fs::read(&weights).unwrap();
