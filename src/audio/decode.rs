@@ -3,7 +3,7 @@
 //! Channels are averaged to mono.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::contain::contain;
 use symphonia::core::audio::SampleBuffer;
@@ -45,6 +45,10 @@ pub struct AudioFile {
     rate: u32,
     channels: usize,
     buffer: Option<SampleBuffer<f32>>,
+    /// Whether non-finite samples were met (and read as silence, [`super::silence_non_finite`]).
+    non_finite: bool,
+    /// For the warning about them.
+    path: PathBuf,
 }
 
 impl AudioFile {
@@ -108,6 +112,8 @@ impl AudioFile {
             rate,
             channels,
             buffer: None,
+            non_finite: false,
+            path: path.to_path_buf(),
         })
     }
 
@@ -121,8 +127,24 @@ impl AudioFile {
         self.channels
     }
 
-    /// Appends the next packet's samples, as mono, to `out`. `Ok(false)` at the end of the file.
+    /// Appends the next packet's samples, as mono, to `out`, non-finite samples as silence.
+    /// `Ok(false)` at the end of the file.
     pub fn read(&mut self, out: &mut Vec<f32>) -> Result<bool, DecodeError> {
+        let start = out.len();
+        let more = self.read_packet(out)?;
+        let replaced = super::silence_non_finite(&mut out[start..]);
+        if replaced > 0 && !self.non_finite {
+            log::warn!(
+                "{}: holds samples that are not numbers (NaN or infinite); they are read as \
+                 silence",
+                self.path.display()
+            );
+        }
+        self.non_finite |= replaced > 0;
+        Ok(more)
+    }
+
+    fn read_packet(&mut self, out: &mut Vec<f32>) -> Result<bool, DecodeError> {
         loop {
             let packet =
                 match contain(|| self.format.next_packet()).map_err(DecodeError::Corrupt)? {

@@ -47,14 +47,10 @@ pub fn run(input: Input, out: Sender<AudioMsg>) -> Result<(), ResampleError> {
         let channels = usize::from(block.channels.max(1));
         mono.clear();
         downmix(&block.samples, channels, &mut mono);
-        if mono.iter().any(|x| !x.is_finite()) {
-            if !warned {
-                log::warn!("the input holds non-finite samples; they are read as silence");
-                warned = true;
-            }
-            mono.iter_mut()
-                .filter(|x| !x.is_finite())
-                .for_each(|x| *x = 0.0);
+        // Files were cleaned by the decoder already; this is for the microphone.
+        if crate::audio::silence_non_finite(&mut mono) > 0 && !warned {
+            log::warn!("the input holds non-finite samples; they are read as silence");
+            warned = true;
         }
         input_s += mono.len() as f64 / f64::from(block.rate);
         let mut samples = Vec::with_capacity(mono.len() * SAMPLE_RATE as usize / 8000 + 16);

@@ -267,3 +267,38 @@ fn a_line_break_in_a_file_name_keeps_the_error_on_one_line() {
         "{stderr}"
     );
 }
+
+/// Samples that are not numbers are silence for `extract` too (not full scale): the features of
+/// a float WAV holding NaN and infinities are those of the same file with zeros there.
+#[test]
+fn non_finite_samples_are_extracted_as_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut odd = crate::common::tone(16_000, 2.0);
+    let mut zeroed = odd.clone();
+    for i in (1000..odd.len()).step_by(997) {
+        odd[i] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][i % 3];
+        zeroed[i] = 0.0;
+    }
+    let float = Wav {
+        bits: 32,
+        float: true,
+        ..Wav::pcm16(16_000, 1)
+    };
+    let (a, b) = (dir.path().join("odd.wav"), dir.path().join("zeroed.wav"));
+    std::fs::write(&a, float.encode(&odd)).unwrap();
+    std::fs::write(&b, float.encode(&zeroed)).unwrap();
+    let features = |path: &std::path::Path| {
+        let out = serd(&["extract", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (
+            json_lines(&out.stdout)[0]["features"].clone(),
+            text(&out.stderr),
+        )
+    };
+    let ((odd, warning), (zeroed, _)) = (features(&a), features(&b));
+    assert_eq!(odd, zeroed);
+    assert!(
+        warning.contains("odd.wav") && warning.contains("not numbers"),
+        "{warning}"
+    );
+}

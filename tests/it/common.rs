@@ -160,3 +160,16 @@ pub fn tone(rate: u32, seconds: f64) -> Vec<f64> {
         })
         .collect()
 }
+
+/// The samples of a canonical 16-bit PCM mono WAV file (the fixtures), in [-1, 1).
+pub fn pcm16_samples(bytes: &[u8]) -> Vec<f64> {
+    let data = bytes
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("a data chunk")
+        + 8;
+    bytes[data..]
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}

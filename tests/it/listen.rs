@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{fixture, json_lines, serd, text, Wav};
+use crate::common::{fixture, json_lines, pcm16_samples, serd, text, Wav};
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
@@ -50,8 +50,22 @@ fn replay_gives_the_windows_and_labels_of_predict() {
         .unwrap(),
     )
     .unwrap();
-    for name in ["speech_16k.wav", "speech_48k.wav"] {
-        let file = fixture(name);
+    // A float WAV holding NaN and infinities: serd reads them as silence, the same in every
+    // command (here listen and predict), with a warning naming the file.
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("speech_48k_nan.wav");
+    let mut samples = pcm16_samples(&std::fs::read(fixture("speech_48k.wav")).unwrap());
+    for (i, x) in samples.iter_mut().enumerate().skip(20_000).step_by(7919) {
+        *x = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][i % 3];
+    }
+    let float = Wav {
+        bits: 32,
+        float: true,
+        ..Wav::pcm16(48_000, 1)
+    };
+    std::fs::write(&odd, float.encode(&samples)).unwrap();
+    for file in [fixture("speech_16k.wav"), fixture("speech_48k.wav"), odd] {
+        let name = file.file_name().unwrap().to_str().unwrap().to_string();
         let f = file.to_str().unwrap();
         let events = listen(&["--input", f, "--backend", "cpu"]);
         check_stream(&events);
@@ -67,6 +81,13 @@ fn replay_gives_the_windows_and_labels_of_predict() {
 
         let out = serd(&["predict", "--windows", "--backend", "cpu", f]);
         assert!(out.status.success(), "{}", text(&out.stderr));
+        if name.contains("nan") {
+            let stderr = text(&out.stderr);
+            assert!(
+                stderr.contains(f) && stderr.contains("not numbers"),
+                "{stderr}"
+            );
+        }
         let windows = json_lines(&out.stdout);
         let emotions = of_type(&events, "emotion");
         assert!(windows.len() >= 3, "{name}: {windows:?}");
