@@ -25,6 +25,10 @@ struct Cli {
     /// Errors only on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Damaged or truncated audio files are errors. Without it they are used as far as they
+    /// decode, with a warning naming the file and how much was decoded.
+    #[arg(long, global = true)]
+    strict: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     serd::logging::init(cli.verbose, cli.quiet);
+    serd::audio::decode::set_strict(cli.strict);
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -3,14 +3,16 @@
 //! Channels are averaged to mono.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::contain::contain;
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
@@ -35,6 +37,8 @@ pub enum DecodeError {
     Header(String),
     #[error("corrupt audio data: {0}")]
     Corrupt(String),
+    #[error("{0} (--strict)")]
+    Damaged(String),
 }
 
 /// An open audio file, read packet by packet as mono samples.
@@ -47,8 +51,21 @@ pub struct AudioFile {
     buffer: Option<SampleBuffer<f32>>,
     /// Whether non-finite samples were met (and read as silence, [`super::silence_non_finite`]).
     non_finite: bool,
-    /// For the warning about them.
+    /// For the warnings.
     path: PathBuf,
+    /// Frames the header announces, when it does.
+    announced: Option<u64>,
+    /// Frames decoded so far, and damaged packets skipped.
+    decoded: u64,
+    skipped: u64,
+}
+
+/// Whether a damaged or truncated file is an error (`--strict`) rather than a warning.
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// Makes damaged or truncated files errors instead of warnings, for the whole process.
+pub fn set_strict(strict: bool) {
+    STRICT.store(strict, Ordering::Relaxed);
 }
 
 impl AudioFile {
@@ -60,7 +77,27 @@ impl AudioFile {
         if meta.len() == 0 {
             return Err(DecodeError::EmptyFile);
         }
-        let stream = MediaSourceStream::new(Box::new(File::open(path)?), Default::default());
+        let mut file = File::open(path)?;
+        let fixes = wav_size_fixes(&mut file, meta.len())?;
+        let source: Box<dyn MediaSource> = if fixes.is_empty() {
+            Box::new(file)
+        } else {
+            let problem = "the WAV header's sizes do not match the file (a recording that was \
+                           not closed?)";
+            if STRICT.load(Ordering::Relaxed) {
+                return Err(DecodeError::Damaged(problem.into()));
+            }
+            log::warn!(
+                "{}: {problem}; reading the audio it holds (--strict makes this an error)",
+                path.display()
+            );
+            Box::new(Patched {
+                inner: file,
+                len: meta.len(),
+                fixes,
+            })
+        };
+        let stream = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
@@ -97,6 +134,7 @@ impl AudioFile {
         if !RATES.contains(&rate) {
             return Err(DecodeError::Header(format!("sample rate {rate} Hz")));
         }
+        let announced = params.n_frames;
         let channels = params.channels.map(|c| c.count()).unwrap_or(1);
         if channels == 0 {
             return Err(DecodeError::Header("zero channels".into()));
@@ -114,6 +152,9 @@ impl AudioFile {
             buffer: None,
             non_finite: false,
             path: path.to_path_buf(),
+            announced,
+            decoded: 0,
+            skipped: 0,
         })
     }
 
@@ -131,7 +172,19 @@ impl AudioFile {
     /// `Ok(false)` at the end of the file.
     pub fn read(&mut self, out: &mut Vec<f32>) -> Result<bool, DecodeError> {
         let start = out.len();
-        let more = self.read_packet(out)?;
+        let more = match self.read_packet(out) {
+            Ok(more) => more,
+            // Damage after some audio: what was decoded is kept, as players do (see `ended`).
+            Err(DecodeError::Corrupt(e)) if self.decoded > 0 => {
+                self.ended(Some(e))?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        self.decoded += (out.len() - start) as u64;
+        if !more {
+            self.ended(None)?;
+        }
         let replaced = super::silence_non_finite(&mut out[start..]);
         if replaced > 0 && !self.non_finite {
             log::warn!(
@@ -142,6 +195,44 @@ impl AudioFile {
         }
         self.non_finite |= replaced > 0;
         Ok(more)
+    }
+
+    /// At the end of the stream: says what was wrong with it, if anything — an error that cut it
+    /// short, damaged packets skipped, fewer frames than the header announced (a truncated file)
+    /// — as one warning naming the file and how much was decoded, or as an error with `--strict`.
+    fn ended(&mut self, error: Option<String>) -> Result<(), DecodeError> {
+        let seconds = |frames: u64| frames as f64 / f64::from(self.rate);
+        let mut problems = Vec::new();
+        if let Some(e) = error {
+            problems.push(format!("decoding stopped early: {e}"));
+        }
+        if self.skipped > 0 {
+            problems.push(format!("{} damaged packets skipped", self.skipped));
+        }
+        // A tenth of a second of slack: encoders' padding, never a truncation worth a word.
+        let slack = u64::from(self.rate) / 10;
+        if let Some(announced) = self.announced.filter(|&n| self.decoded + slack < n) {
+            problems.push(format!(
+                "the header announces {:.2} s (truncated or damaged)",
+                seconds(announced)
+            ));
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let problem = format!(
+            "{}; {:.2} s decoded",
+            problems.join("; "),
+            seconds(self.decoded)
+        );
+        if STRICT.load(Ordering::Relaxed) {
+            return Err(DecodeError::Damaged(problem));
+        }
+        log::warn!(
+            "{}: {problem}, which is used (--strict makes this an error)",
+            self.path.display()
+        );
+        Ok(())
     }
 
     fn read_packet(&mut self, out: &mut Vec<f32>) -> Result<bool, DecodeError> {
@@ -167,6 +258,7 @@ impl AudioFile {
                     // A damaged packet in a compressed stream: skip it, as players do.
                     Err(SymphoniaError::DecodeError(e)) => {
                         log::debug!("skipping an undecodable packet: {e}");
+                        self.skipped += 1;
                         continue;
                     }
                     Err(e) => return Err(DecodeError::Corrupt(e.to_string())),
@@ -193,5 +285,79 @@ impl AudioFile {
             }
             return Ok(true);
         }
+    }
+}
+
+/// What a recorder that crashed leaves: a WAV file whose RIFF or `data` size says more than the
+/// file holds (or 0, the placeholder written before recording). Returns the (offset, value) of
+/// the size fields to read instead — the sizes of what is actually there — or nothing for any
+/// other file (not a WAV, or sizes that fit).
+fn wav_size_fixes(file: &mut File, len: u64) -> std::io::Result<Vec<(u64, u32)>> {
+    let mut head = [0u8; 12];
+    if file.read_exact(&mut head).is_err() || &head[..4] != b"RIFF" || &head[8..] != b"WAVE" {
+        file.rewind()?;
+        return Ok(Vec::new());
+    }
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let mut fixes = Vec::new();
+    let mut pos = 12u64;
+    let mut chunk = [0u8; 8];
+    while pos + 8 <= len {
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut chunk)?;
+        let size = u64::from(word(&chunk[4..]));
+        let left = len - pos - 8;
+        if &chunk[..4] == b"data" {
+            if size == 0 || size > left {
+                let fit = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                fixes.push((pos + 4, fit(left)));
+                if u64::from(word(&head[4..])) != len - 8 {
+                    fixes.push((4, fit(len - 8)));
+                }
+            }
+            break;
+        }
+        pos += 8 + size + (size & 1);
+    }
+    file.rewind()?;
+    Ok(fixes)
+}
+
+/// A file read with some 4-byte little-endian words replaced ([`wav_size_fixes`]).
+struct Patched {
+    inner: File,
+    len: u64,
+    fixes: Vec<(u64, u32)>,
+}
+
+impl Read for Patched {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let start = self.inner.stream_position()?;
+        let n = self.inner.read(buf)?;
+        for &(offset, value) in &self.fixes {
+            for (i, byte) in value.to_le_bytes().into_iter().enumerate() {
+                let at = offset + i as u64;
+                if (start..start + n as u64).contains(&at) {
+                    buf[(at - start) as usize] = byte;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Seek for Patched {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(to)
+    }
+}
+
+impl MediaSource for Patched {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
     }
 }

@@ -167,3 +167,64 @@ fn compressed_and_aiff_fixtures_decode_like_the_wav() {
     let (_, ogg) = decode_all(&fixture("speech_16k.ogg"));
     assert_eq!(ogg.len(), wav.len());
 }
+
+/// Damaged files are used as far as they decode, with one warning naming the file and how much
+/// was decoded; `--strict` makes each an error. A WAV left by a recorder that crashed (its
+/// header's sizes say more than the file holds, or 0) is read like sox and libsndfile read it.
+#[test]
+fn damaged_and_truncated_files_warn_or_fail_with_strict() {
+    use crate::common::{json_lines, serd, text};
+    let dir = tempfile::tempdir().unwrap();
+    let wav = std::fs::read(fixture("speech_16k.wav")).unwrap();
+    let data = wav.windows(4).position(|w| w == b"data").unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let mut unclosed = wav.clone(); // data and RIFF sizes still the placeholders
+    unclosed[data + 4..data + 8].copy_from_slice(&0u32.to_le_bytes());
+    unclosed[4..8].copy_from_slice(&0u32.to_le_bytes());
+    let mut oversized = wav.clone();
+    oversized[data + 4..data + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let flac = std::fs::read(fixture("tone_16k.flac")).unwrap();
+    let mut flipped = flac.clone();
+    for i in (flac.len() / 3..flac.len() / 3 + 40).step_by(7) {
+        flipped[i] ^= 0x55;
+    }
+    let cases = [
+        (write("unclosed.wav", &unclosed), "do not match the file"),
+        (write("oversized.wav", &oversized), "do not match the file"),
+        (
+            write("cut.wav", &wav[..wav.len() / 2]),
+            "do not match the file",
+        ),
+        (write("cut.flac", &flac[..flac.len() / 2]), "s decoded"),
+        (write("flipped.flac", &flipped), "s decoded"),
+    ];
+    let intact = serd(&["extract", fixture("speech_16k.wav").to_str().unwrap()]);
+    for (path, needle) in &cases {
+        let out = serd(&["extract", path]);
+        assert!(out.status.success(), "{path}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{path}: {stderr}");
+        assert!(
+            stderr.contains(path.as_str()) && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert_eq!(json_lines(&out.stdout).len(), 1, "{path}: used");
+        if path.contains("unclosed") || path.contains("oversized") {
+            // All of the audio is there: the same features as the intact file.
+            assert_eq!(
+                json_lines(&out.stdout)[0]["features"],
+                json_lines(&intact.stdout)[0]["features"]
+            );
+        }
+        let strict = serd(&["extract", "--strict", path]);
+        assert_eq!(strict.status.code(), Some(1), "{path}");
+        assert!(strict.stdout.is_empty());
+        assert!(text(&strict.stderr).contains("--strict"), "{path}");
+    }
+    // Intact files never warn.
+    assert_eq!(text(&intact.stderr), "");
+}
