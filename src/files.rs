@@ -97,6 +97,21 @@ impl Staged {
     }
 }
 
+impl Staged {
+    /// Puts the staged folder in place only if `target` does not exist yet; if another process
+    /// put an (identical) folder there first, theirs stays and this one is removed.
+    pub fn commit_if_absent(mut self) -> io::Result<()> {
+        match fs::rename(&self.dir, &self.target) {
+            Ok(()) => {
+                self.committed = true;
+                Ok(())
+            }
+            Err(_) if self.target.is_dir() => Ok(()), // Drop removes ours
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Drop for Staged {
     fn drop(&mut self) {
         if !self.committed {
@@ -201,6 +216,20 @@ mod tests {
         assert_eq!(listing(&target), ["a"]);
         assert_eq!(fs::read_to_string(target.join("a")).unwrap(), "3");
         assert_eq!(listing(root.path()), ["model"]);
+    }
+
+    #[test]
+    fn commit_if_absent_keeps_a_folder_already_there() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("bundle");
+        let first = Staged::new(&target).unwrap();
+        fs::write(first.path().join("f"), "first").unwrap();
+        first.commit_if_absent().unwrap();
+        let second = Staged::new(&target).unwrap();
+        fs::write(second.path().join("f"), "second").unwrap();
+        second.commit_if_absent().unwrap();
+        assert_eq!(fs::read_to_string(target.join("f")).unwrap(), "first");
+        assert_eq!(listing(root.path()), ["bundle"]);
     }
 
     #[test]

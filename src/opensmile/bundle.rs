@@ -5,8 +5,9 @@
 //! binary installed with `cargo install --path .` and moved anywhere): the first run writes them
 //! to `$SERD_CACHE_DIR`, else `$XDG_CACHE_HOME/serd`, else `~/.cache/serd`, else the temporary
 //! folder, under a name that is a hash of their content, so a newer serd never reuses stale files.
-//! Unpacking goes to a private folder first and is renamed into place, so concurrent processes
-//! (parallel tests) never see half-written files.
+//! Unpacking goes to a private folder first and is renamed into place ([`crate::files::Staged`]),
+//! so concurrent processes (parallel tests) never see half-written files, and a run killed while
+//! unpacking leaves a folder the next run removes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,24 +51,15 @@ pub fn unpack() -> Result<Files, Error> {
 }
 
 fn write_bundle(dir: &Path) -> std::io::Result<()> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)?;
-    let staging = parent.join(format!(".unpack-{}-{}", std::process::id(), BUNDLE_ID));
-    let _ = fs::remove_dir_all(&staging);
+    // Staged beside `dir`; a staging folder left by a killed run is removed here.
+    let staged = crate::files::Staged::new(dir)?;
     let files = CONFIG_FILES.iter().copied().chain(LIBRARY);
     for (name, bytes) in files {
-        let path = staging.join(name);
-        fs::create_dir_all(path.parent().unwrap_or(&staging))?;
+        let path = staged.path().join(name);
+        fs::create_dir_all(path.parent().unwrap_or(staged.path()))?;
         fs::write(&path, bytes)?;
     }
-    fs::write(staging.join(".complete"), BUNDLE_ID)?;
-    match fs::rename(&staging, dir) {
-        Ok(()) => Ok(()),
-        // Another process unpacked the same bundle first: theirs is identical.
-        Err(_) if dir.join(".complete").is_file() => fs::remove_dir_all(&staging),
-        Err(e) => {
-            let _ = fs::remove_dir_all(&staging);
-            Err(e)
-        }
-    }
+    fs::write(staged.path().join(".complete"), BUNDLE_ID)?;
+    // Another process may have unpacked the same bundle first: theirs is identical.
+    staged.commit_if_absent()
 }

@@ -227,6 +227,25 @@ fn binary_finds_opensmile_wherever_it_is() {
         .join("config/egemaps/v02/eGeMAPSv02.conf")
         .is_file());
 
+    // A run killed while unpacking leaves its staging folder; the next run removes it.
+    let name = unpacked[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(&unpacked[0]).unwrap();
+    let abandoned = cache.join(format!(".{name}.partial-4000000000")); // no such pid
+    std::fs::create_dir_all(abandoned.join("config")).unwrap();
+    std::fs::write(abandoned.join("libSMILEapi.so"), b"half").unwrap();
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from(&name)]);
+
     let out = run(&[("SERD_OPENSMILE_LIB", "/nonexistent/libSMILEapi.so")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
