@@ -21,6 +21,10 @@ use crate::features::{
 /// Samples gathered from the decoder before they go on to the resampler and openSMILE.
 const BLOCK: usize = 8_192;
 
+/// The shortest audio openSMILE computes functionals of, with either feature set: one frame of
+/// its longest analysis window, 60 ms (960 samples at 16 kHz; measured, 959 give none).
+pub const MIN_SECONDS: f64 = 0.06;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error(transparent)]
@@ -33,7 +37,10 @@ pub enum FileError {
     Condition(#[from] conditions::Error),
     #[error("no audio samples")]
     NoAudio,
-    #[error("too short for openSMILE to compute features ({0:.3} s of audio)")]
+    #[error(
+        "too short: {0:.3} s of audio, and openSMILE needs at least {MIN_SECONDS} s (its longest \
+         analysis frame)"
+    )]
     TooShort(f64),
 }
 
@@ -110,7 +117,8 @@ impl Feeder {
         Ok(())
     }
 
-    /// The windows and the seconds of audio at [`SAMPLE_RATE`].
+    /// The windows and the seconds of audio at [`SAMPLE_RATE`]. Whole-file functionals of less
+    /// than [`MIN_SECONDS`] are [`FileError::TooShort`].
     fn finish(mut self, whole: bool) -> Result<(Vec<Window>, f64), FileError> {
         if self.samples == 0 {
             return Err(FileError::NoAudio);

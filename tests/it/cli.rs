@@ -321,3 +321,27 @@ fn non_finite_samples_are_extracted_as_silence() {
         "{warning}"
     );
 }
+
+/// The shortest audio serd judges is openSMILE's longest analysis frame, 60 ms: a file of 959
+/// samples at 16 kHz is an error that says so, one of 960 gets a prediction.
+#[test]
+fn the_shortest_file_is_60_ms_and_shorter_ones_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let tone = crate::common::tone(16_000, 0.1);
+    let write = |n: usize| {
+        let path = dir.path().join(format!("{n}.wav"));
+        std::fs::write(&path, Wav::pcm16(16_000, 1).encode(&tone[..n])).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (short, enough) = (write(959), write(960));
+    let out = serd(&["predict", "--backend", "cpu", &short, &enough]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&short) && stderr.contains("at least 0.06 s"),
+        "{stderr}"
+    );
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["file"], enough.as_str());
+}
