@@ -71,9 +71,11 @@ struct ExtractArgs {
     /// values, sooner).
     #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: Option<u16>,
-    /// Audio files.
+    /// Audio files; `-` reads a stream from stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    stdin: cli::StdinArgs,
 }
 
 fn main() -> ExitCode {
@@ -112,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn extract(args: ExtractArgs) -> anyhow::Result<ExitCode> {
+    args.stdin.apply();
     let windowing = cli::windowing(args.window, args.hop)?;
     if let Some(jobs) = args.jobs {
         rayon::ThreadPoolBuilder::new()

@@ -12,7 +12,7 @@ use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
-use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
@@ -69,33 +69,13 @@ pub fn set_strict(strict: bool) {
 }
 
 impl AudioFile {
+    /// Opens an audio file, or stdin when `path` is [`STDIN`] (`-`): an encoded stream (WAV,
+    /// FLAC, Ogg, MP3) read as it arrives, or raw PCM as [`set_stdin_raw`] describes.
     pub fn open(path: &Path) -> Result<AudioFile, DecodeError> {
-        let meta = std::fs::metadata(path)?;
-        if meta.is_dir() {
-            return Err(DecodeError::Directory);
-        }
-        if meta.len() == 0 {
-            return Err(DecodeError::EmptyFile);
-        }
-        let mut file = File::open(path)?;
-        let fixes = wav_size_fixes(&mut file, meta.len())?;
-        let source: Box<dyn MediaSource> = if fixes.is_empty() {
-            Box::new(file)
+        let (source, length_known) = if path == Path::new(STDIN) {
+            (stdin_source()?, false)
         } else {
-            let problem = "the WAV header's sizes do not match the file (a recording that was \
-                           not closed?)";
-            if STRICT.load(Ordering::Relaxed) {
-                return Err(DecodeError::Damaged(problem.into()));
-            }
-            log::warn!(
-                "{}: {problem}; reading the audio it holds (--strict makes this an error)",
-                path.display()
-            );
-            Box::new(Patched {
-                inner: file,
-                len: meta.len(),
-                fixes,
-            })
+            file_source(path)?
         };
         let stream = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
@@ -134,7 +114,8 @@ impl AudioFile {
         if !RATES.contains(&rate) {
             return Err(DecodeError::Header(format!("sample rate {rate} Hz")));
         }
-        let announced = params.n_frames;
+        // A stream's header cannot know its length (and pipes' headers say anything).
+        let announced = params.n_frames.filter(|_| length_known);
         let channels = params.channels.map(|c| c.count()).unwrap_or(1);
         if channels == 0 {
             return Err(DecodeError::Header("zero channels".into()));
@@ -288,38 +269,218 @@ impl AudioFile {
     }
 }
 
+/// A file, read through corrected WAV sizes where it needs them ([`wav_size_fixes`]); and
+/// whether its length is known (not for a FIFO or a device).
+fn file_source(path: &Path) -> Result<(Box<dyn MediaSource>, bool), DecodeError> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(DecodeError::Directory);
+    }
+    if !meta.is_file() {
+        // A FIFO, /dev/stdin, a character device: a stream, read as it arrives.
+        return Ok((stream_source(File::open(path)?, None)?, false));
+    }
+    if meta.len() == 0 {
+        return Err(DecodeError::EmptyFile);
+    }
+    let mut file = File::open(path)?;
+    let fixes = wav_size_fixes(&mut file, meta.len())?;
+    if fixes.is_empty() {
+        return Ok((Box::new(file), true));
+    }
+    let problem = "the WAV header's sizes do not match the file (a recording that was not closed?)";
+    if STRICT.load(Ordering::Relaxed) {
+        return Err(DecodeError::Damaged(problem.into()));
+    }
+    log::warn!(
+        "{}: {problem}; reading the audio it holds (--strict makes this an error)",
+        path.display()
+    );
+    Ok((
+        Box::new(Patched {
+            inner: file,
+            len: meta.len(),
+            fixes,
+        }),
+        true,
+    ))
+}
+
+/// The path that means stdin.
+pub const STDIN: &str = "-";
+
+/// Raw PCM on stdin: sample encoding, rate and channels (a stream with no header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawPcm {
+    pub encoding: RawEncoding,
+    pub rate: u32,
+    pub channels: u16,
+}
+
+/// Sample encodings of raw PCM, little-endian, interleaved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawEncoding {
+    S16le,
+    S24le,
+    S32le,
+    F32le,
+}
+
+impl RawPcm {
+    /// A WAV header announcing a stream of unknown length in this format: put before the raw
+    /// samples, it lets the WAV reader decode them.
+    fn wav_header(&self) -> Vec<u8> {
+        let (tag, bits): (u16, u16) = match self.encoding {
+            RawEncoding::S16le => (1, 16),
+            RawEncoding::S24le => (1, 24),
+            RawEncoding::S32le => (1, 32),
+            RawEncoding::F32le => (3, 32),
+        };
+        let block = self.channels * bits / 8;
+        let mut h = Vec::with_capacity(44);
+        h.extend_from_slice(b"RIFF");
+        h.extend_from_slice(&(u32::MAX - 8).to_le_bytes());
+        h.extend_from_slice(b"WAVEfmt ");
+        h.extend_from_slice(&16u32.to_le_bytes());
+        h.extend_from_slice(&tag.to_le_bytes());
+        h.extend_from_slice(&self.channels.to_le_bytes());
+        h.extend_from_slice(&self.rate.to_le_bytes());
+        h.extend_from_slice(&(self.rate * u32::from(block)).to_le_bytes());
+        h.extend_from_slice(&block.to_le_bytes());
+        h.extend_from_slice(&bits.to_le_bytes());
+        h.extend_from_slice(b"data");
+        h.extend_from_slice(&(u32::MAX - 44).to_le_bytes());
+        h
+    }
+}
+
+/// How stdin is read: `None`, an encoded stream; or raw PCM. stdin is one per process, and so is
+/// this setting (the command line's `--raw`, `--rate`, `--channels`).
+static STDIN_RAW: std::sync::Mutex<Option<RawPcm>> = std::sync::Mutex::new(None);
+
+/// Says how stdin ([`STDIN`]) is to be read.
+pub fn set_stdin_raw(raw: Option<RawPcm>) {
+    *STDIN_RAW.lock().unwrap_or_else(|e| e.into_inner()) = raw;
+}
+
+/// stdin, as [`set_stdin_raw`] says.
+fn stdin_source() -> Result<Box<dyn MediaSource>, DecodeError> {
+    let raw = *STDIN_RAW.lock().unwrap_or_else(|e| e.into_inner());
+    stream_source(std::io::stdin(), raw)
+}
+
+/// A stream (stdin, a FIFO): raw PCM behind a synthesised header, or an encoded stream whose WAV
+/// sizes (placeholders when a pipe's writer could not seek back: 0 or anything) are made
+/// open-ended.
+fn stream_source(
+    mut stream: impl Read + Send + Sync + 'static,
+    raw: Option<RawPcm>,
+) -> Result<Box<dyn MediaSource>, DecodeError> {
+    let prefix = match raw {
+        Some(raw) => raw.wav_header(),
+        None => {
+            // Enough of the stream to see its header; reads return as data arrives.
+            let mut prefix = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf)?;
+                prefix.extend_from_slice(&buf[..n]);
+                match wav_data_field(&prefix) {
+                    Wav::NeedMore if n > 0 && prefix.len() < HEADER_MAX => continue,
+                    Wav::Data { size_at, .. } => {
+                        let payload = size_at as u32 + 4;
+                        prefix[4..8].copy_from_slice(&(u32::MAX - 8).to_le_bytes());
+                        prefix[size_at..size_at + 4]
+                            .copy_from_slice(&(u32::MAX - payload).to_le_bytes());
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+            if prefix.is_empty() {
+                return Err(DecodeError::EmptyFile);
+            }
+            prefix
+        }
+    };
+    Ok(Box::new(ReadOnlySource::new(
+        std::io::Cursor::new(prefix).chain(stream),
+    )))
+}
+
+/// How far into a stream a WAV header is looked for.
+const HEADER_MAX: usize = 1 << 20;
+
+/// What the start of a stream says about its WAV `data` chunk.
+enum Wav {
+    /// Not a WAV stream.
+    Not,
+    /// A WAV stream whose `data` chunk header is not in these bytes yet.
+    NeedMore,
+    /// The `data` chunk's size field is at `size_at` and says `size`; the RIFF size says `riff`.
+    Data {
+        size_at: usize,
+        size: u32,
+        riff: u32,
+    },
+}
+
+fn wav_data_field(bytes: &[u8]) -> Wav {
+    if bytes.len() < 12 {
+        let prefix = |a: &[u8], b: &[u8]| a.iter().zip(b).all(|(x, y)| x == y);
+        return if prefix(bytes, b"RIFF") && (bytes.len() <= 8 || prefix(&bytes[8..], b"WAVE")) {
+            Wav::NeedMore
+        } else {
+            Wav::Not
+        };
+    }
+    if &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Wav::Not;
+    }
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let mut pos = 12usize;
+    while pos + 8 <= bytes.len() {
+        let size = word(pos + 4);
+        if &bytes[pos..pos + 4] == b"data" {
+            return Wav::Data {
+                size_at: pos + 4,
+                size,
+                riff: word(4),
+            };
+        }
+        pos = pos.saturating_add(8 + size as usize + (size as usize & 1));
+    }
+    Wav::NeedMore
+}
+
 /// What a recorder that crashed leaves: a WAV file whose RIFF or `data` size says more than the
 /// file holds (or 0, the placeholder written before recording). Returns the (offset, value) of
 /// the size fields to read instead — the sizes of what is actually there — or nothing for any
 /// other file (not a WAV, or sizes that fit).
 fn wav_size_fixes(file: &mut File, len: u64) -> std::io::Result<Vec<(u64, u32)>> {
-    let mut head = [0u8; 12];
-    if file.read_exact(&mut head).is_err() || &head[..4] != b"RIFF" || &head[8..] != b"WAVE" {
-        file.rewind()?;
-        return Ok(Vec::new());
-    }
-    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let mut fixes = Vec::new();
-    let mut pos = 12u64;
-    let mut chunk = [0u8; 8];
-    while pos + 8 <= len {
-        file.seek(SeekFrom::Start(pos))?;
-        file.read_exact(&mut chunk)?;
-        let size = u64::from(word(&chunk[4..]));
-        let left = len - pos - 8;
-        if &chunk[..4] == b"data" {
-            if size == 0 || size > left {
-                let fit = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-                fixes.push((pos + 4, fit(left)));
-                if u64::from(word(&head[4..])) != len - 8 {
-                    fixes.push((4, fit(len - 8)));
-                }
-            }
-            break;
-        }
-        pos += 8 + size + (size & 1);
-    }
+    let mut head = Vec::new();
+    (&mut *file)
+        .take(HEADER_MAX as u64)
+        .read_to_end(&mut head)?;
     file.rewind()?;
+    let Wav::Data {
+        size_at,
+        size,
+        riff,
+    } = wav_data_field(&head)
+    else {
+        return Ok(Vec::new());
+    };
+    let left = len - (size_at as u64 + 4);
+    let mut fixes = Vec::new();
+    if size == 0 || u64::from(size) > left {
+        let fit = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        fixes.push((size_at as u64, fit(left)));
+        if u64::from(riff) != len - 8 {
+            fixes.push((4, fit(len - 8)));
+        }
+    }
     Ok(fixes)
 }
 

@@ -33,9 +33,12 @@ pub struct ListenArgs {
     /// (default: the system's default input).
     #[arg(long, value_name = "NAME", conflicts_with = "input")]
     device: Option<String>,
-    /// Replay an audio file through the same chain instead of capturing.
+    /// Replay an audio file through the same chain instead of capturing; `-` reads a stream
+    /// from stdin as it arrives (`arecord -f S16_LE -r 16000 -t wav | serd listen --input -`).
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
+    #[command(flatten)]
+    stdin: super::StdinArgs,
     /// With --input: deliver the file at the speed it was recorded (otherwise as fast as the
     /// machine goes, dropping nothing).
     #[arg(long, requires = "input")]
@@ -49,6 +52,7 @@ pub struct ListenArgs {
 }
 
 pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
+    args.stdin.apply();
     let source = match args.input {
         Some(path) => Source::File {
             path,

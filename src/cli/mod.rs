@@ -12,6 +12,53 @@ use anyhow::{bail, Context};
 use serd::conditions::Condition;
 use serd::features::Windowing;
 
+/// How `-` (stdin) is read when it carries raw PCM rather than an encoded stream.
+#[derive(clap::Args)]
+pub struct StdinArgs {
+    /// With `-` as the input: stdin holds raw PCM in this encoding (little-endian, interleaved),
+    /// not a WAV/FLAC/Ogg/MP3 stream; needs --rate (and --channels when not mono).
+    #[arg(long, value_enum, value_name = "ENCODING", requires = "rate")]
+    raw: Option<RawArg>,
+    /// Sample rate of the raw PCM on stdin, Hz.
+    #[arg(long, value_name = "HZ", requires = "raw",
+          value_parser = clap::value_parser!(u32).range(1000..=768_000))]
+    rate: Option<u32>,
+    /// Channels of the raw PCM on stdin (averaged to mono).
+    #[arg(long, value_name = "N", requires = "raw", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    channels: u16,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RawArg {
+    /// 16-bit signed integers (`arecord -f S16_LE`, `ffmpeg -f s16le`).
+    S16le,
+    /// 24-bit signed integers in 3 bytes.
+    S24le,
+    /// 32-bit signed integers.
+    S32le,
+    /// 32-bit floats.
+    F32le,
+}
+
+impl StdinArgs {
+    /// Tells the decoder how to read stdin.
+    pub fn apply(&self) {
+        use serd::audio::decode::{set_stdin_raw, RawEncoding, RawPcm};
+        let raw = self.raw.zip(self.rate).map(|(encoding, rate)| RawPcm {
+            encoding: match encoding {
+                RawArg::S16le => RawEncoding::S16le,
+                RawArg::S24le => RawEncoding::S24le,
+                RawArg::S32le => RawEncoding::S32le,
+                RawArg::F32le => RawEncoding::F32le,
+            },
+            rate,
+            channels: self.channels,
+        });
+        set_stdin_raw(raw);
+    }
+}
+
 /// Writes `value` as one JSON line on stdout and flushes it; a failed write (a full disk,
 /// `>/dev/full`) is an error that says so.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

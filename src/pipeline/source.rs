@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::input::Writer;
 use super::mic::{self, MicError};
 use super::{Stage, Status};
-use crate::audio::decode::{AudioFile, DecodeError};
+use crate::audio::decode::{AudioFile, DecodeError, STDIN};
 
 /// What `serd listen` listens to.
 #[derive(Clone, Debug)]
@@ -123,7 +123,11 @@ fn open_file(
         })
         .expect("spawning a thread");
     Ok(SourceHandle::new(
-        format!("file:{}", path.display()),
+        if path == Path::new(STDIN) {
+            "stdin".to_string()
+        } else {
+            format!("file:{}", path.display())
+        },
         rate,
         realtime,
         control_tx,

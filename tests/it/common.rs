@@ -35,6 +35,29 @@ pub fn serd_full(args: &[&str], full_stdout: bool, full_stderr: bool) -> Output 
     command.output().expect("run serd")
 }
 
+/// Runs `serd` with `input` on its stdin (written by a thread, as a pipe delivers it).
+pub fn serd_stdin(args: &[&str], input: Vec<u8>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serd"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run serd");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for chunk in input.chunks(3000) {
+            if stdin.write_all(chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().expect("serd's output");
+    writer.join().unwrap();
+    out
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -105,6 +105,30 @@ fn replay_gives_the_windows_and_labels_of_predict() {
     }
 }
 
+/// `listen --input -`: a stream on stdin (as `arecord ... | serd listen --input -` gives it) is
+/// heard like the file it came from, and the start event names stdin as the source.
+#[test]
+fn listen_reads_a_stream_from_stdin() {
+    let file = fixture("speech_48k.wav");
+    let from_file = listen(&["--input", file.to_str().unwrap(), "--backend", "cpu"]);
+    let out = crate::common::serd_stdin(
+        &["listen", "--input", "-", "--backend", "cpu"],
+        std::fs::read(&file).unwrap(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let from_stdin = json_lines(&out.stdout);
+    check_stream(&from_stdin);
+    assert_eq!(from_stdin[0]["source"], "stdin");
+    let labels = |events: &[Value]| {
+        of_type(events, "emotion")
+            .iter()
+            .map(|e| (e["t_start"].clone(), e["label"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert!(!labels(&from_file).is_empty());
+    assert_eq!(labels(&from_stdin), labels(&from_file));
+}
+
 #[test]
 fn silence_is_reported_not_classified() {
     let dir = tempfile::tempdir().unwrap();
