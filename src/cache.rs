@@ -198,6 +198,37 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzzing the entry reader: damaged entries given a valid checksum (so the parser itself is
+    /// reached) decode to windows of the right size or to a miss; damaged entries with their old
+    /// checksum are always a miss.
+    #[test]
+    fn fuzz_damaged_entries_are_misses_or_well_formed() {
+        use crate::fuzz::{cases, mutants};
+        let windows: Vec<Window> = (0..3)
+            .map(|i| Window {
+                t_start: f64::from(i),
+                t_end: f64::from(i) + 2.0,
+                voiced: 0.5,
+                features: vec![i as f32; 4],
+            })
+            .collect();
+        let entry = encode(42, &windows);
+        assert_eq!(decode(&entry, 42, 4), Some(windows));
+        let body = &entry[..entry.len() - 8];
+        for mut damaged in mutants(body, 1, cases(3000)) {
+            let checksum = fnv1a(FNV_OFFSET, &damaged);
+            damaged.extend_from_slice(&checksum.to_le_bytes());
+            if let Some(read) = decode(&damaged, 42, 4) {
+                assert!(read.iter().all(|w| w.features.len() == 4));
+            }
+        }
+        for damaged in mutants(&entry, 2, cases(3000)) {
+            if damaged != entry {
+                assert_eq!(decode(&damaged, 42, 4), None);
+            }
+        }
+    }
     use crate::features::{FeatureSet, Windowing};
 
     fn fixture(name: &str) -> PathBuf {

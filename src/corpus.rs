@@ -1728,6 +1728,21 @@ mod tests {
         assert!(matches!(load_all(&[]), Err(CorpusError::NoSources)));
     }
 
+    /// Fuzzing the manifest reader: damaged manifests load or give an error, never a panic.
+    #[test]
+    fn fuzz_damaged_manifests_load_or_fail_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "path,label,speaker\na.wav,anger,s1\n\"b, c.wav\", sadness ,s2\n\
+                    d.wav,neutral,\"s 3\"\ne.wav,fear,s1\n";
+        let path = dir.path().join("corpus.csv");
+        for damaged in crate::fuzz::mutants(base.as_bytes(), 3, crate::fuzz::cases(2000)) {
+            fs::write(&path, &damaged).unwrap();
+            if let Ok(source) = load(&path) {
+                assert!(source.items.len() <= damaged.len());
+            }
+        }
+    }
+
     #[test]
     fn manifest() {
         let dir = tempfile::tempdir().unwrap();

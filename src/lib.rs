@@ -22,6 +22,8 @@ pub mod extract;
 pub mod features;
 pub mod files;
 pub mod folds;
+#[cfg(test)]
+mod fuzz;
 pub mod labels;
 pub mod logging;
 pub mod metrics;

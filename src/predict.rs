@@ -381,3 +381,53 @@ impl Predictor {
         mean_probs(&self.classify(&usable(windows, self.info.min_voiced)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzzing `model.json`: damaged descriptions of a small saved model load (and then predict
+    /// finite probabilities) or give an error; never a panic or an absurd allocation.
+    #[test]
+    fn fuzz_damaged_model_json_loads_or_fails_cleanly() {
+        let n = FeatureSet::Egemaps.dimension();
+        let rows: Vec<Vec<f32>> = (0..4)
+            .map(|i| (0..n).map(|j| (i * j % 7) as f32).collect())
+            .collect();
+        let device = Device::flex();
+        let config = CnnConfig::new(n).with_filters(4);
+        let info = ModelInfo {
+            format: FORMAT,
+            serd_version: "test".into(),
+            labels: Emotion::ALL.to_vec(),
+            features: FeatureSet::Egemaps,
+            window_s: Some(2.0),
+            hop_s: Some(1.0),
+            min_voiced: 0.1,
+            scaler: Scaler::fit(rows.iter().map(Vec::as_slice)),
+            model: config.clone(),
+            members: 1,
+            front_end: Some(FrontEnd::DEFAULT),
+            temperature: 0.8,
+            novelty: Some(2.5),
+            checksums: BTreeMap::new(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        ModelDir::save(dir.path(), &info, &[config.init(&device)]).unwrap();
+        let base = std::fs::read(dir.path().join(INFO)).unwrap();
+        let (mut loaded, mut refused) = (0, 0);
+        for damaged in crate::fuzz::mutants(&base, 4, crate::fuzz::cases(300)) {
+            std::fs::write(dir.path().join(INFO), &damaged).unwrap();
+            match ModelDir::load(dir.path(), &device) {
+                Ok((info, models)) => {
+                    loaded += 1;
+                    let row = vec![0.0; info.scaler.dimension()];
+                    let probs = crate::model::ensemble_probs(&models, &[row.as_slice()], &device);
+                    assert!(probs.iter().flatten().all(|p| p.is_finite()));
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        assert!(refused > 0, "{loaded} loaded, {refused} refused");
+    }
+}
