@@ -120,6 +120,28 @@ impl Drop for Staged {
     }
 }
 
+/// Writes `files` (relative name, content) into `dir` once: if `dir` already holds a complete
+/// copy (its `.complete` marker is written last), nothing is done. Used for what the binary
+/// carries (openSMILE's files, the bundled model), under folders named by their content's hash,
+/// so concurrent processes and stale copies are never a problem.
+pub fn unpack_once<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> io::Result<()> {
+    if dir.join(".complete").is_file() {
+        return Ok(());
+    }
+    let staged = Staged::new(dir)?;
+    for (name, bytes) in files {
+        let path = staged.path().join(name);
+        fs::create_dir_all(path.parent().unwrap_or(staged.path()))?;
+        fs::write(&path, bytes)?;
+    }
+    fs::write(staged.path().join(".complete"), "")?;
+    // Another process may have unpacked the same files first: theirs is identical.
+    staged.commit_if_absent()
+}
+
 /// `.NAME.partial-`: staging folders of `NAME` start with it and end with their writer's pid.
 fn staging_prefix(name: &std::ffi::OsStr) -> OsString {
     let mut prefix = OsString::from(".");

@@ -11,6 +11,7 @@
 
 pub mod audio;
 pub mod backend;
+pub mod bundled;
 pub mod cache;
 pub mod calibration;
 pub mod conditions;

@@ -12,12 +12,15 @@ use clap::{Args, Parser, Subcommand};
 use serd::extract::{self, Format};
 use serd::features::FeatureSet;
 
+/// serd's version and the bundled model it carries.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SERD_MODEL"), ")");
+
 /// serd: speech emotion recognition from openSMILE features.
 ///
 /// openSMILE (vendored, audEERING research licence: non-commercial use only) computes the
 /// eGeMAPSv02 or ComParE 2016 functionals that serd works on.
 #[derive(Parser)]
-#[command(name = "serd", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "serd", version = VERSION, propagate_version = true, max_term_width = 100)]
 struct Cli {
     /// More messages on stderr (-v info, -vv debug, -vvv trace, openSMILE's own log included).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -122,19 +122,16 @@ pub fn windowing(window: WindowArg, hop: Option<f64>) -> anyhow::Result<Windowin
     })
 }
 
-/// The model directory asked for, or the bundled model: `models/default` of the source tree serd
-/// was built from (an error saying so when that tree has moved).
+/// The model directory asked for, or the bundled model (`models/default`, carried in the binary
+/// and unpacked to the cache folder on first use).
 pub fn model_dir(asked: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = asked {
-        return Ok(dir);
+    match asked {
+        Some(dir) => Ok(dir),
+        None => serd::bundled::model_dir().with_context(|| {
+            format!(
+                "{}: cannot unpack the bundled model",
+                serd::dirs::cache_root().display()
+            )
+        }),
     }
-    let bundled = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default"));
-    if !bundled.join("model.json").is_file() {
-        anyhow::bail!(
-            "{}: the bundled model is not there (serd reads it from the source tree it was built \
-             from); give a model directory with --model DIR",
-            bundled.display()
-        );
-    }
-    Ok(bundled)
 }

@@ -9,8 +9,7 @@
 //! so concurrent processes (parallel tests) never see half-written files, and a run killed while
 //! unpacking leaves a folder the next run removes.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::Error;
 
@@ -38,28 +37,13 @@ impl Files {
 /// Unpacks the bundle if it is not there yet, and says where it is.
 pub fn unpack() -> Result<Files, Error> {
     let dir = crate::dirs::cache_root().join(format!("opensmile-{BUNDLE_ID}"));
-    if !dir.join(".complete").is_file() {
-        write_bundle(&dir).map_err(|source| Error::Unpack {
-            path: dir.clone(),
-            source,
-        })?;
-    }
+    let files = CONFIG_FILES.iter().copied().chain(LIBRARY);
+    crate::files::unpack_once(&dir, files).map_err(|source| Error::Unpack {
+        path: dir.clone(),
+        source,
+    })?;
     Ok(Files {
         config_dir: dir.join("config"),
         library: LIBRARY.map(|(name, _)| dir.join(name)),
     })
-}
-
-fn write_bundle(dir: &Path) -> std::io::Result<()> {
-    // Staged beside `dir`; a staging folder left by a killed run is removed here.
-    let staged = crate::files::Staged::new(dir)?;
-    let files = CONFIG_FILES.iter().copied().chain(LIBRARY);
-    for (name, bytes) in files {
-        let path = staged.path().join(name);
-        fs::create_dir_all(path.parent().unwrap_or(staged.path()))?;
-        fs::write(&path, bytes)?;
-    }
-    fs::write(staged.path().join(".complete"), BUNDLE_ID)?;
-    // Another process may have unpacked the same bundle first: theirs is identical.
-    staged.commit_if_absent()
 }

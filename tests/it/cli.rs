@@ -195,7 +195,7 @@ fn help_lists_every_command() {
 /// A binary copied anywhere, with an empty cache, unpacks its embedded openSMILE and works; a
 /// library override that cannot be loaded is one clear line and status 1.
 #[test]
-fn binary_finds_opensmile_wherever_it_is() {
+fn a_moved_binary_finds_opensmile_and_its_model() {
     let dir = tempfile::tempdir().unwrap();
     let moved = dir.path().join("bin/serd");
     std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
@@ -245,6 +245,49 @@ fn binary_finds_opensmile_wherever_it_is() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, [std::ffi::OsString::from(&name)]);
+
+    // The binary carries its model too: moved to an empty folder, under another $HOME, with no
+    // source tree in sight, `listen` works with the bundled model, and --version names it.
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let speech = fixture("speech_16k.wav");
+    let listened = std::process::Command::new(&moved)
+        .args([
+            "listen",
+            "--backend",
+            "cpu",
+            "--input",
+            speech.to_str().unwrap(),
+        ])
+        .current_dir(moved.parent().unwrap())
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(listened.status.success(), "{}", text(&listened.stderr));
+    let events = json_lines(&listened.stdout);
+    let model = events[0]["model"].as_str().unwrap();
+    assert!(model.starts_with(home.to_str().unwrap()), "{model}");
+    assert!(events.iter().any(|e| e["type"] == "emotion"), "{events:?}");
+    let bundled: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default/model.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(events[0]["features"], bundled["features"]);
+    let version = std::process::Command::new(&moved)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = text(&version.stdout);
+    assert!(
+        version.contains("bundled model")
+            && version.contains(bundled["features"].as_str().unwrap()),
+        "{version}"
+    );
 
     let out = run(&[("SERD_OPENSMILE_LIB", "/nonexistent/libSMILEapi.so")]);
     assert_eq!(out.status.code(), Some(1));
