@@ -42,6 +42,34 @@ pub enum FileError {
          analysis frame)"
     )]
     TooShort(f64),
+    #[error(
+        "longer than {} min, the most serd computes whole-file functionals of (openSMILE keeps \
+         every frame until the end: 20-30 MB a minute); use windows",
+        MAX_WHOLE_SECONDS / 60.0
+    )]
+    TooLongForWhole,
+    /// The consumer of the windows stopped taking them (its output failed).
+    #[error("stopped")]
+    Stopped,
+}
+
+/// The longest audio whose whole-file functionals serd computes: openSMILE holds every frame's
+/// descriptors until the end (measured: 21 MB a minute for eGeMAPS, 28 for ComParE), so 30
+/// minutes stay under 1 GB. Windowed extraction streams and has no limit.
+pub const MAX_WHOLE_SECONDS: f64 = 30.0 * 60.0;
+
+/// Where a file's windows go, one by one, as openSMILE computes them.
+pub type Sink<'a> = dyn FnMut(Window) -> Result<(), FileError> + 'a;
+
+/// What is known of a file once all its windows went to the sink.
+#[derive(Clone, Copy, Debug)]
+pub struct Streamed {
+    pub windows: usize,
+    /// Duration of the audio, seconds.
+    pub seconds: f64,
+    /// Sample rate and channel count of the file.
+    pub rate: u32,
+    pub channels: usize,
 }
 
 /// The feature windows of one file.
@@ -85,13 +113,16 @@ pub struct Conditioned<'a> {
     pub babble: &'a [PathBuf],
 }
 
-/// Mono samples at the source rate → resampler → openSMILE, in blocks.
+/// Mono samples at the source rate → resampler → openSMILE, in blocks; windows go to a sink as
+/// they come, so memory does not grow with the file.
 struct Feeder {
     resampler: Resampler,
     extractor: Extractor,
     resampled: Vec<f32>,
     windows: Vec<Window>,
     samples: usize,
+    sent: usize,
+    whole: bool,
 }
 
 impl Feeder {
@@ -103,33 +134,53 @@ impl Feeder {
             resampled: Vec::new(),
             windows: Vec::new(),
             samples: 0,
+            sent: 0,
+            whole: recipe.windowing == Windowing::Whole,
         })
     }
 
-    fn push(&mut self, block: &[f32], last: bool) -> Result<(), FileError> {
+    fn push(&mut self, block: &[f32], last: bool, sink: &mut Sink) -> Result<(), FileError> {
         self.resampler.process(block, &mut self.resampled)?;
         if last {
             self.resampler.flush(&mut self.resampled)?;
         }
         self.samples += self.resampled.len();
+        if self.whole && self.samples as f64 > MAX_WHOLE_SECONDS * f64::from(SAMPLE_RATE) {
+            return Err(FileError::TooLongForWhole);
+        }
         self.extractor.push(&self.resampled, &mut self.windows)?;
         self.resampled.clear();
-        Ok(())
+        self.send(sink)
     }
 
-    /// The windows and the seconds of audio at [`SAMPLE_RATE`]. Whole-file functionals of less
-    /// than [`MIN_SECONDS`] are [`FileError::TooShort`].
-    fn finish(mut self, whole: bool) -> Result<(Vec<Window>, f64), FileError> {
+    fn send(&mut self, sink: &mut Sink) -> Result<(), FileError> {
+        send(&mut self.windows, &mut self.sent, sink)
+    }
+
+    /// The last windows to the sink; the number of windows and the seconds of audio at
+    /// [`SAMPLE_RATE`]. Whole-file functionals of less than [`MIN_SECONDS`] are
+    /// [`FileError::TooShort`].
+    fn finish(mut self, sink: &mut Sink) -> Result<(usize, f64), FileError> {
         if self.samples == 0 {
             return Err(FileError::NoAudio);
         }
         self.extractor.finish(&mut self.windows)?;
+        send(&mut self.windows, &mut self.sent, sink)?;
         let seconds = self.samples as f64 / f64::from(SAMPLE_RATE);
-        if self.windows.is_empty() && whole {
+        if self.sent == 0 && self.whole {
             return Err(FileError::TooShort(seconds));
         }
-        Ok((self.windows, seconds))
+        Ok((self.sent, seconds))
     }
+}
+
+/// Hands `windows` to `sink`, counting them in `sent`.
+fn send(windows: &mut Vec<Window>, sent: &mut usize, sink: &mut Sink) -> Result<(), FileError> {
+    for window in windows.drain(..) {
+        *sent += 1;
+        sink(window)?;
+    }
+    Ok(())
 }
 
 /// Extracts openSMILE's functionals of `path` with the given feature set and windowing, with one
@@ -143,8 +194,36 @@ pub fn extract_file(
     extract_with(path, Recipe::raw(set, windowing), threads)
 }
 
-/// Extracts the windows of `path` as `recipe` says, streaming the file.
+/// Extracts the windows of `path` as `recipe` says, all of them.
 fn extract_with(path: &Path, recipe: Recipe, threads: Threads) -> Result<Extracted, FileError> {
+    collect(|sink| stream_with(path, recipe, threads, sink))
+}
+
+/// Runs a streaming extraction, keeping its windows.
+fn collect(
+    run: impl FnOnce(&mut Sink) -> Result<Streamed, FileError>,
+) -> Result<Extracted, FileError> {
+    let mut windows = Vec::new();
+    let streamed = run(&mut |w| {
+        windows.push(w);
+        Ok(())
+    })?;
+    Ok(Extracted {
+        windows,
+        seconds: streamed.seconds,
+        rate: streamed.rate,
+        channels: streamed.channels,
+    })
+}
+
+/// Extracts the windows of `path` as `recipe` says, reading the file as a stream and handing
+/// each window to `sink` as it comes.
+pub fn stream_with(
+    path: &Path,
+    recipe: Recipe,
+    threads: Threads,
+    sink: &mut Sink,
+) -> Result<Streamed, FileError> {
     let mut file = AudioFile::open(path)?;
     let mut feeder = Feeder::new(file.rate(), recipe, threads)?;
     let mut block = Vec::with_capacity(2 * BLOCK);
@@ -152,12 +231,12 @@ fn extract_with(path: &Path, recipe: Recipe, threads: Threads) -> Result<Extract
     while more {
         more = file.read(&mut block)?;
         if block.len() >= BLOCK || !more {
-            feeder.push(&block, !more)?;
+            feeder.push(&block, !more, sink)?;
             block.clear();
         }
     }
-    let (windows, seconds) = feeder.finish(recipe.windowing == Windowing::Whole)?;
-    Ok(Extracted {
+    let (windows, seconds) = feeder.finish(sink)?;
+    Ok(Streamed {
         windows,
         seconds,
         rate: file.rate(),
@@ -184,7 +263,8 @@ fn extract_conditioned(
     recipe: Recipe,
     threads: Threads,
     conditioned: &Conditioned,
-) -> Result<Extracted, FileError> {
+    sink: &mut Sink,
+) -> Result<Streamed, FileError> {
     let audio = decode_all(path)?;
     let babble = if conditioned.condition.needs_babble() {
         conditioned
@@ -201,13 +281,13 @@ fn extract_conditioned(
     let mut feeder = Feeder::new(audio.rate, recipe, threads)?;
     let mut blocks = audio.samples.chunks(BLOCK).peekable();
     if blocks.peek().is_none() {
-        feeder.push(&[], true)?;
+        feeder.push(&[], true, sink)?;
     }
     while let Some(block) = blocks.next() {
-        feeder.push(block, blocks.peek().is_none())?;
+        feeder.push(block, blocks.peek().is_none(), sink)?;
     }
-    let (windows, seconds) = feeder.finish(recipe.windowing == Windowing::Whole)?;
-    Ok(Extracted {
+    let (windows, seconds) = feeder.finish(sink)?;
+    Ok(Streamed {
         windows,
         seconds,
         rate: audio.rate,
@@ -225,18 +305,33 @@ pub fn model_windows(
     threads: Threads,
     conditioned: Option<&Conditioned>,
 ) -> Result<Extracted, FileError> {
-    let run = |recipe: Recipe| match conditioned {
-        None => extract_with(path, recipe, threads),
-        Some(c) => extract_conditioned(path, recipe, threads, c),
+    collect(|sink| model_stream(path, recipe, threads, conditioned, sink))
+}
+
+/// [`model_windows`], handing each window to `sink` as it comes: memory does not grow with the
+/// file.
+pub fn model_stream(
+    path: &Path,
+    recipe: Recipe,
+    threads: Threads,
+    conditioned: Option<&Conditioned>,
+    sink: &mut Sink,
+) -> Result<Streamed, FileError> {
+    let run = |recipe: Recipe, sink: &mut Sink| match conditioned {
+        None => stream_with(path, recipe, threads, sink),
+        Some(c) => extract_conditioned(path, recipe, threads, c, sink),
     };
-    let extracted = run(recipe)?;
-    if extracted.windows.is_empty() && recipe.windowing != Windowing::Whole {
-        return run(Recipe {
-            windowing: Windowing::Whole,
-            ..recipe
-        });
+    let streamed = run(recipe, sink)?;
+    if streamed.windows == 0 && recipe.windowing != Windowing::Whole {
+        return run(
+            Recipe {
+                windowing: Windowing::Whole,
+                ..recipe
+            },
+            sink,
+        );
     }
-    Ok(extracted)
+    Ok(streamed)
 }
 
 /// openSMILE threads per file for a command that runs `files` files on rayon's worker threads:
@@ -302,35 +397,48 @@ pub fn run(
                 .par_iter()
                 .enumerate()
                 .for_each_with(tx, |tx, (i, path)| {
-                    if !cancel.load(Ordering::Relaxed) {
-                        let _ = tx.send((i, extract_file(path, set, windowing, threads)));
+                    if cancel.load(Ordering::Relaxed) {
+                        return;
                     }
+                    let recipe = Recipe::raw(set, windowing);
+                    let result = stream_with(path, recipe, threads, &mut |w| {
+                        tx.send((i, Piece::Window(w)))
+                            .map_err(|_| FileError::Stopped)
+                    });
+                    let _ = tx.send((i, Piece::Done(result)));
                 });
         });
-        // Results arrive in completion order and are written in input order.
-        let mut held = BTreeMap::new();
+        // Pieces arrive in completion order and are written in input order: the first file not
+        // yet done is written as its windows come (so one long file streams, in flat memory);
+        // later files wait for it.
+        let mut pending: BTreeMap<usize, Pending> = BTreeMap::new();
         let mut next = 0;
         let written = (|| -> io::Result<()> {
-            for (i, result) in rx.iter() {
-                held.insert(i, result);
-                while let Some(result) = held.remove(&next) {
+            for (i, piece) in rx.iter() {
+                let entry = pending.entry(i).or_default();
+                match piece {
+                    Piece::Window(w) => entry.windows.push(w),
+                    Piece::Done(result) => entry.done = Some(result),
+                }
+                while let Some(entry) = pending.get_mut(&next) {
                     let path = &files[next];
-                    match result {
-                        Ok(extracted) => {
-                            if extracted.windows.is_empty() {
-                                progress.suspend(|| {
-                                    log::warn!(
-                                        "{}: {:.2} s of audio is shorter than one window \
-                                         (openSMILE needs the window plus its last 10 ms frame): \
-                                         no output",
-                                        path.display(),
-                                        extracted.seconds
-                                    )
-                                });
-                            }
-                            summary.windows += extracted.windows.len();
-                            write_windows(out, format, path, &extracted.windows, &names)?;
-                        }
+                    write_windows(out, format, path, &entry.windows, &names)?;
+                    summary.windows += entry.windows.len();
+                    entry.windows.clear();
+                    let Some(done) = entry.done.take() else {
+                        break;
+                    };
+                    pending.remove(&next);
+                    match done {
+                        Ok(streamed) if streamed.windows == 0 => progress.suspend(|| {
+                            log::warn!(
+                                "{}: {:.2} s of audio is shorter than one window (openSMILE \
+                                 needs the window plus its last 10 ms frame): no output",
+                                path.display(),
+                                streamed.seconds
+                            )
+                        }),
+                        Ok(_) => {}
                         Err(e) => {
                             summary.failed += 1;
                             progress.suspend(|| log::error!("{}: {e}", path.display()));
@@ -349,6 +457,19 @@ pub fn run(
         written
     })?;
     Ok(summary)
+}
+
+/// What a worker sends about file `i`: each window, then the outcome.
+enum Piece {
+    Window(Window),
+    Done(Result<Streamed, FileError>),
+}
+
+/// A file's windows not written yet, and its outcome once known.
+#[derive(Default)]
+struct Pending {
+    windows: Vec<Window>,
+    done: Option<Result<Streamed, FileError>>,
 }
 
 fn progress_bar(len: usize) -> indicatif::ProgressBar {

@@ -380,6 +380,83 @@ impl Predictor {
     pub fn utterance(&self, windows: &[Window]) -> Option<[f32; Emotion::COUNT]> {
         mean_probs(&self.classify(&usable(windows, self.info.min_voiced)))
     }
+
+    /// Judges a file's windows as they come, keeping only their probabilities: what
+    /// [`Predictor::utterance`] and [`Predictor::classify`] of the voiced windows give, in memory
+    /// that does not grow with the file.
+    pub fn judge(&self) -> Judge<'_> {
+        Judge {
+            predictor: self,
+            batch: Vec::new(),
+            judged: Vec::new(),
+            fallback: None,
+        }
+    }
+}
+
+/// A window classified by [`Judge`].
+#[derive(Clone, Debug)]
+pub struct Judged {
+    pub t_start: f64,
+    pub t_end: f64,
+    pub voiced: f32,
+    pub probs: [f32; Emotion::COUNT],
+}
+
+/// Windows judged as they come ([`Predictor::judge`]).
+pub struct Judge<'a> {
+    predictor: &'a Predictor,
+    /// Voiced windows waiting to be classified together.
+    batch: Vec<Window>,
+    judged: Vec<Judged>,
+    /// The most voiced window so far, while no window is voiced enough ([`usable`]'s fallback).
+    fallback: Option<Window>,
+}
+
+impl Judge<'_> {
+    const BATCH: usize = 32;
+
+    pub fn push(&mut self, window: Window) {
+        if window.voiced >= self.predictor.info.min_voiced {
+            self.fallback = None;
+            self.batch.push(window);
+            if self.batch.len() >= Self::BATCH {
+                self.flush();
+            }
+        } else if self.judged.is_empty()
+            && self.batch.is_empty()
+            && self
+                .fallback
+                .as_ref()
+                .is_none_or(|f| window.voiced >= f.voiced)
+        {
+            self.fallback = Some(window);
+        }
+    }
+
+    fn flush(&mut self) {
+        let windows: Vec<&Window> = self.batch.iter().collect();
+        let probs = self.predictor.classify(&windows);
+        self.judged
+            .extend(self.batch.drain(..).zip(probs).map(|(w, probs)| Judged {
+                t_start: w.t_start,
+                t_end: w.t_end,
+                voiced: w.voiced,
+                probs,
+            }));
+    }
+
+    /// The voiced windows, judged, in order; and the file's prediction (their mean, or when no
+    /// window was voiced enough, its most voiced window's; `None` without any window).
+    pub fn finish(mut self) -> (Vec<Judged>, Option<[f32; Emotion::COUNT]>) {
+        self.flush();
+        let utterance = if self.judged.is_empty() {
+            self.fallback.map(|w| self.predictor.classify(&[&w])[0])
+        } else {
+            mean_probs(&self.judged.iter().map(|j| j.probs).collect::<Vec<_>>())
+        };
+        (self.judged, utterance)
+    }
 }
 
 #[cfg(test)]

@@ -474,7 +474,8 @@ fn wav_size_fixes(file: &mut File, len: u64) -> std::io::Result<Vec<(u64, u32)>>
     };
     let left = len - (size_at as u64 + 4);
     let mut fixes = Vec::new();
-    if size == 0 || u64::from(size) > left {
+    // (Nothing after the header: nothing to recover, and the file reads as empty.)
+    if left > 0 && (size == 0 || u64::from(size) > left) {
         let fit = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         fixes.push((size_at as u64, fit(left)));
         if u64::from(riff) != len - 8 {

@@ -11,8 +11,7 @@ use rayon::prelude::*;
 use serd::backend::{self, Backend};
 use serde_json::{json, Map, Value};
 
-use serd::extract::{model_windows, threads_per_file};
-use serd::features::Window;
+use serd::extract::{model_stream, threads_per_file};
 use serd::labels::Emotion;
 use serd::predict::{argmax, Predictor};
 
@@ -46,16 +45,25 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let threads = threads_per_file(args.files.len());
-    let windows: Vec<_> = args
+    // Each file streams through the model as openSMILE computes its windows: memory does not
+    // grow with a file's length.
+    let judged: Vec<_> = args
         .files
         .par_iter()
-        .map(|f| model_windows(f, predictor.info.recipe(), threads, None))
+        .map(|f| {
+            let mut judge = predictor.judge();
+            model_stream(f, predictor.info.recipe(), threads, None, &mut |w| {
+                judge.push(w);
+                Ok(())
+            })
+            .map(|_| judge.finish())
+        })
         .collect();
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
-    for (file, result) in args.files.iter().zip(windows) {
-        let extracted = match result {
-            Ok(extracted) => extracted,
+    for (file, result) in args.files.iter().zip(judged) {
+        let (windows, utterance) = match result {
+            Ok(judged) => judged,
             Err(e) => {
                 log::error!("{}: {e}", file.display());
                 failed += 1;
@@ -64,13 +72,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         };
         let name = file.display().to_string();
         if args.windows {
-            let voiced: Vec<&Window> = extracted
-                .windows
-                .iter()
-                .filter(|w| w.voiced >= predictor.info.min_voiced)
-                .collect();
-            for (w, probs) in voiced.iter().zip(predictor.classify(&voiced)) {
-                let mut line = prediction(&name, &probs);
+            for w in windows {
+                let mut line = prediction(&name, &w.probs);
                 line.insert("t_start".into(), json!(w.t_start));
                 line.insert("t_end".into(), json!(w.t_end));
                 line.insert("voiced".into(), json!(w.voiced));
@@ -78,7 +81,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             }
             continue;
         }
-        let Some(probs) = predictor.utterance(&extracted.windows) else {
+        let Some(probs) = utterance else {
             log::error!("{}: no feature window to classify", file.display());
             failed += 1;
             continue;

@@ -472,3 +472,24 @@ fn stdin_streams_give_the_features_of_the_file() {
         text(&out.stderr)
     );
 }
+
+/// Whole-file functionals hold every frame until the end: past 30 minutes serd refuses politely
+/// (early, before memory grows) and says to use windows.
+#[test]
+fn whole_file_functionals_of_more_than_30_minutes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.wav");
+    let mut wav = Wav::pcm16(16_000, 1).encode(&[]);
+    let data = 31 * 60 * 16_000 * 2u32;
+    wav[4..8].copy_from_slice(&(36 + data).to_le_bytes());
+    wav[40..44].copy_from_slice(&data.to_le_bytes());
+    wav.resize(wav.len() + data as usize, 0);
+    std::fs::write(&path, wav).unwrap();
+    let out = serd(&["extract", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("long.wav") && stderr.contains("longer than 30 min"),
+        "{stderr}"
+    );
+}
