@@ -1,8 +1,10 @@
 //! Audio files to openSMILE functionals: decode → mono → rubato to 16 kHz → streaming extractor.
 //!
-//! [`extract_file`] is the one path from a file to feature windows; `serd extract` prints its
-//! results ([`run`]: many files in parallel, output in input order, bad files reported and
-//! skipped), and training uses the same function, so features never depend on the caller.
+//! [`stream_with`] is the one path from a file to feature windows, handing each to a sink as
+//! openSMILE computes it (memory does not grow with the file): `serd extract` prints them ([`run`]:
+//! many files in parallel, output in input order, bad files reported and skipped), `predict`
+//! judges them ([`model_stream`]), and training collects them ([`model_windows`]), so features
+//! never depend on the caller.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
