@@ -49,10 +49,16 @@ pub struct ModelInfo {
     /// front end: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub front_end: Option<FrontEnd>,
-    /// Temperature applied to the ensemble's probabilities (`p^(1/T)`, renormalised), fitted on
-    /// the cross-validated predictions so that confidence means what it says; 1 when absent.
+    /// Temperature applied to each window's probabilities (`p^(1/T)`, renormalised), fitted on
+    /// the cross-validated window predictions so that confidence means what it says; 1 when
+    /// absent.
     #[serde(default = "one")]
     pub temperature: f32,
+    /// Temperature applied to a file's prediction, the mean of its calibrated windows' (a mean
+    /// of several windows is less confident than each: it needs its own), fitted on the
+    /// cross-validated file predictions; 1 when absent (models that had one temperature).
+    #[serde(default = "one")]
+    pub file_temperature: f32,
     /// The 99th percentile of [`Scaler::novelty`] over the training windows. A window further
     /// out (a tone, music, synthetic speech, a noise the model never met) has its probabilities
     /// drawn towards uniform in proportion, so that it cannot come out near certain. Absent in
@@ -199,11 +205,12 @@ impl ModelDir {
                 "novelty {d} is not a positive number"
             )));
         }
-        if !(info.temperature.is_finite() && (0.01..=100.0).contains(&info.temperature)) {
-            return Err(inconsistent(format!(
-                "temperature {} is not between 0.01 and 100",
-                info.temperature
-            )));
+        for t in [info.temperature, info.file_temperature] {
+            if !(t.is_finite() && (0.01..=100.0).contains(&t)) {
+                return Err(inconsistent(format!(
+                    "temperature {t} is not between 0.01 and 100"
+                )));
+            }
         }
         if !(0.0..=1.0).contains(&info.min_voiced) {
             return Err(inconsistent(format!(
@@ -371,14 +378,23 @@ impl Predictor {
         probs
     }
 
-    /// Sets the temperature its probabilities are calibrated with (training, once fitted).
-    pub fn set_temperature(&mut self, temperature: f32) {
-        self.info.temperature = temperature;
+    /// Sets the temperatures its window and file probabilities are calibrated with (training,
+    /// once fitted).
+    pub fn set_temperatures(&mut self, window: f32, file: f32) {
+        self.info.temperature = window;
+        self.info.file_temperature = file;
     }
 
-    /// A file's prediction: the mean probabilities of its usable windows.
+    /// A file's prediction: the mean probabilities of its usable windows, calibrated.
     pub fn utterance(&self, windows: &[Window]) -> Option<[f32; Emotion::COUNT]> {
-        mean_probs(&self.classify(&usable(windows, self.info.min_voiced)))
+        let mean = mean_probs(&self.classify(&usable(windows, self.info.min_voiced)));
+        mean.map(|m| self.file_level(m))
+    }
+
+    /// The file temperature applied to a mean of window probabilities.
+    fn file_level(&self, mut mean: [f32; Emotion::COUNT]) -> [f32; Emotion::COUNT] {
+        calibration::apply(&mut mean, self.info.file_temperature);
+        mean
     }
 
     /// Judges a file's windows as they come, keeping only their probabilities: what
@@ -450,12 +466,12 @@ impl Judge<'_> {
     /// window was voiced enough, its most voiced window's; `None` without any window).
     pub fn finish(mut self) -> (Vec<Judged>, Option<[f32; Emotion::COUNT]>) {
         self.flush();
-        let utterance = if self.judged.is_empty() {
+        let mean = if self.judged.is_empty() {
             self.fallback.map(|w| self.predictor.classify(&[&w])[0])
         } else {
             mean_probs(&self.judged.iter().map(|j| j.probs).collect::<Vec<_>>())
         };
-        (self.judged, utterance)
+        (self.judged, mean.map(|m| self.predictor.file_level(m)))
     }
 }
 
@@ -486,6 +502,7 @@ mod tests {
             members: 1,
             front_end: Some(FrontEnd::DEFAULT),
             temperature: 0.8,
+            file_temperature: 0.7,
             novelty: Some(2.5),
             checksums: BTreeMap::new(),
         };

@@ -158,10 +158,13 @@ fn robustness(m: &Value) -> String {
     }
     let cal = &cv["calibration"];
     if let Some(t) = cal["temperature"].as_f64() {
+        let t_file = cal["file_temperature"].as_f64().unwrap_or(1.0);
         s += &format!(
-            "Calibration: probabilities are tempered (T = {t:.2}), fitted on the cross-validated \
-             window and file predictions; expected calibration error (10 bins) per window {:.3} \
-             before, {:.3} after; per file {:.3} before, {:.3} after (`reliability.png`).\n\n",
+            "Calibration: probabilities are tempered, each window's with T = {t:.2} and each \
+             file's (the mean of its windows') with T = {t_file:.2}, fitted on the \
+             cross-validated window and file predictions; expected calibration error (10 bins) \
+             per window {:.3} before, {:.3} after; per file {:.3} before, {:.3} after \
+             (`reliability.png`).\n\n",
             cal["window_before"]["ece"].as_f64().unwrap_or(f64::NAN),
             cal["window_after"]["ece"].as_f64().unwrap_or(f64::NAN),
             cal["utterance_before"]["ece"].as_f64().unwrap_or(f64::NAN),

@@ -275,8 +275,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let calibration = &cv.calibration;
     serd::logging::report(&format!(
-        "calibration: temperature {:.2}; window ECE {:.3} -> {:.3}, file ECE {:.3} -> {:.3}",
+        "calibration: temperature {:.2} per window, {:.2} per file; window ECE {:.3} -> {:.3}, \
+         file ECE {:.3} -> {:.3}",
         calibration.temperature,
+        calibration.file_temperature,
         calibration.window_before.ece,
         calibration.window_after.ece,
         calibration.utterance_before.ece,
@@ -306,7 +308,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 progress.set_message(format!("validation loss {loss:.3}"));
             })?;
         progress.finish_and_clear();
-        predictor.set_temperature(cv.calibration.temperature);
+        predictor.set_temperatures(cv.calibration.temperature, cv.calibration.file_temperature);
         ModelDir::save(&dir, &predictor.info, predictor.models())
             .with_context(|| format!("{}: cannot write the model", args.out.display()))?;
         (Some(log), started.elapsed().as_secs_f64())

@@ -642,14 +642,19 @@ fn augmented_training_reports_conditions_and_calibration() {
         let ece = calibration[level]["ece"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&ece), "{level}: {ece}");
     }
+    // Each level has its own temperature, recorded in model.json and named in the card.
+    let t_file = calibration["file_temperature"].as_f64().unwrap();
+    assert!(t_file > 0.0);
     let info = read("model.json");
     assert!((info["temperature"].as_f64().unwrap() - t).abs() < 1e-6);
+    assert!((info["file_temperature"].as_f64().unwrap() - t_file).abs() < 1e-6);
     assert!(info["novelty"].as_f64().unwrap() > 0.0);
     assert_eq!(info["front_end"]["level_dbfs"], -20.0);
     assert!(model.join("reliability.png").is_file());
     let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
     assert!(card.contains("| white:20 | 60 |"), "{card}");
     assert!(card.contains(&format!("T = {t:.2}")), "{card}");
+    assert!(card.contains(&format!("T = {t_file:.2}")), "{card}");
 
     // Again: every file and every conditioned copy comes from the cache.
     let again = serd(&args);
