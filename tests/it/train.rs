@@ -409,34 +409,21 @@ fn bad_training_requests_are_clear_errors() {
     );
     // --out is replaced whole: a folder of other things is refused, and so is a model's folder
     // when --no-final would leave figures without their model.
+    let refused = |out: &Path, extra: &str, needle: &str| {
+        let (data, out) = (bad.to_str().unwrap(), out.to_str().unwrap());
+        let mut args = vec!["train", "--data", data, "--out", out];
+        args.extend(Some(extra).filter(|e| !e.is_empty()));
+        one_line(&args, needle);
+    };
     let elsewhere = dir.path().join("papers");
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::write(elsewhere.join("thesis.tex"), "precious").unwrap();
-    one_line(
-        &[
-            "train",
-            "--data",
-            bad.to_str().unwrap(),
-            "--out",
-            elsewhere.to_str().unwrap(),
-        ],
-        "holds files but no serd model",
-    );
+    refused(&elsewhere, "", "holds files but no serd model");
     assert!(elsewhere.join("thesis.tex").exists());
     let modelled = dir.path().join("modelled");
     std::fs::create_dir(&modelled).unwrap();
     std::fs::write(modelled.join("model.json"), "{}").unwrap();
-    one_line(
-        &[
-            "train",
-            "--data",
-            bad.to_str().unwrap(),
-            "--out",
-            modelled.to_str().unwrap(),
-            "--no-final",
-        ],
-        "--no-final",
-    );
+    refused(&modelled, "--no-final", "--no-final");
     // A missing source.
     one_line(
         &["train", "--data", "/nonexistent/corpus", "--out", o],
