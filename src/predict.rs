@@ -283,7 +283,7 @@ fn checksum(bytes: &[u8]) -> String {
 /// The windows of a file that are classified: those voiced enough; when none is, the most voiced
 /// one, so every file gets a prediction.
 pub fn usable(windows: &[Window], min_voiced: f32) -> Vec<&Window> {
-    let voiced: Vec<&Window> = windows.iter().filter(|w| w.voiced >= min_voiced).collect();
+    let voiced: Vec<&Window> = windows.iter().filter(|w| w.is_voiced(min_voiced)).collect();
     if !voiced.is_empty() {
         return voiced;
     }
@@ -433,7 +433,7 @@ impl Judge<'_> {
     const BATCH: usize = 32;
 
     pub fn push(&mut self, window: Window) {
-        if window.voiced >= self.predictor.info.min_voiced {
+        if window.is_voiced(self.predictor.info.min_voiced) {
             self.fallback = None;
             self.batch.push(window);
             if self.batch.len() >= Self::BATCH {

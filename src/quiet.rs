@@ -8,11 +8,15 @@
 //! serd's own messages written meanwhile by other threads would be hidden too: the calls wrapped
 //! are the short probes made while the chain is not running yet.
 
+#[cfg(unix)]
 use std::fs::File;
+#[cfg(unix)]
 use std::os::fd::{AsFd, OwnedFd};
+#[cfg(unix)]
 use std::sync::Mutex;
 
 /// The real stderr while redirected, and how many `quietly` calls are running.
+#[cfg(unix)]
 static SAVED: Mutex<(Option<OwnedFd>, usize)> = Mutex::new((None, 0));
 
 /// Runs `f` with stderr redirected to /dev/null (unless debug logging is on).
@@ -28,6 +32,8 @@ pub fn quietly<T>(f: impl FnOnce() -> T) -> T {
     result
 }
 
+/// Points stderr at /dev/null (the first of nested calls); whether it did.
+#[cfg(unix)]
 fn redirect() -> bool {
     let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
     if saved.1 == 0 {
@@ -46,6 +52,7 @@ fn redirect() -> bool {
     true
 }
 
+#[cfg(unix)]
 fn restore() {
     let mut saved = SAVED.lock().unwrap_or_else(|e| e.into_inner());
     saved.1 -= 1;
@@ -55,3 +62,12 @@ fn restore() {
         }
     }
 }
+
+// Elsewhere (Windows) native libraries' chatter is left as it is.
+#[cfg(not(unix))]
+fn redirect() -> bool {
+    false
+}
+
+#[cfg(not(unix))]
+fn restore() {}

@@ -184,6 +184,14 @@ pub struct Window {
     pub features: Vec<f32>,
 }
 
+impl Window {
+    /// Whether the window has enough voiced speech to be classified: a model's `min_voiced` rule,
+    /// the same in training, `predict`, `eval` and `listen` (which reports the others as silence).
+    pub fn is_voiced(&self, min_voiced: f32) -> bool {
+        self.voiced >= min_voiced
+    }
+}
+
 /// The openSMILE instances that compute a feature set, and how their outputs make one vector.
 #[derive(Debug)]
 struct Plan {

@@ -59,11 +59,11 @@ pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Even
         let voiced: Vec<&Window> = batch
             .iter()
             .map(|(w, _, _)| w)
-            .filter(|w| w.voiced >= min_voiced)
+            .filter(|w| w.is_voiced(min_voiced))
             .collect();
         let mut probs = predictor.classify(&voiced).into_iter();
         for (window, arrived, delay_s) in batch.drain(..) {
-            let event = if window.voiced >= min_voiced {
+            let event = if window.is_voiced(min_voiced) {
                 let p = probs.next().expect("one result per voiced window");
                 let label = argmax(&p);
                 Event::Emotion(EmotionEvent {
