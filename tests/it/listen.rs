@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{fixture, json_lines, pcm16_samples, serd, text, Wav};
+use crate::common::{fixture, json_lines, pcm16_samples, prerequisite_missing, serd, text, Wav};
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
@@ -153,7 +153,7 @@ fn wgpu_listen_agrees_with_cpu() {
         let stderr = text(&gpu.stderr);
         assert!(stderr.contains("no wgpu adapter"), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        eprintln!("no wgpu adapter here: compared nothing ({})", stderr.trim());
+        prerequisite_missing(&format!("no wgpu adapter ({})", stderr.trim()));
         return;
     }
     let gpu = json_lines(&gpu.stdout);
@@ -496,8 +496,8 @@ impl Drop for Pulse {
 #[test]
 fn a_virtual_microphone_is_heard_like_the_file() {
     let Some(pulse) = Pulse::start() else {
-        eprintln!(
-            "pulseaudio/paplay not installed (`tools/setup --test` installs them): capture not tested"
+        prerequisite_missing(
+            "pulseaudio/paplay not installed (`tools/setup --test` installs them)",
         );
         return;
     };
@@ -569,7 +569,9 @@ fn a_virtual_microphone_is_heard_like_the_file() {
 #[test]
 fn a_lost_device_is_reopened() {
     let Some(mut pulse) = Pulse::start() else {
-        eprintln!("pulseaudio/paplay not installed (`tools/setup --test` installs them): capture not tested");
+        prerequisite_missing(
+            "pulseaudio/paplay not installed (`tools/setup --test` installs them)",
+        );
         return;
     };
     let mut command = Command::new(env!("CARGO_BIN_EXE_serd"));

@@ -366,10 +366,7 @@ fn wgpu_and_cpu_backends_agree() {
         let stderr = text(&gpu.stderr);
         assert!(stderr.contains("no wgpu adapter"), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        eprintln!(
-            "no wgpu adapter on this machine: compared nothing ({})",
-            stderr.trim()
-        );
+        crate::common::prerequisite_missing(&format!("no wgpu adapter ({})", stderr.trim()));
         return;
     }
     let cpu = predict("cpu");
