@@ -6,7 +6,7 @@
 //! speaker (RAVDESS `03-01-05-01-02-01-12.wav`, EmoDB `03a01Wa.wav`, ...), so a user can point
 //! serd at a download without writing anything. [`load`] scans the folder for audio files, picks
 //! the scheme most of them follow, and turns each file into an [`Item`]. Files of a recognised
-//! corpus whose names do not follow its scheme are reported as [`Problem`]s, not guessed at.
+//! corpus whose names do not follow its scheme are reported as [`Skipped`], not guessed at.
 //!
 //! Only serd's five classes are kept; other corpus labels (calm, fear, disgust, boredom, ...) are
 //! left out and counted per original label, so a run can say what it did not use.
@@ -24,7 +24,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::labels::Emotion;
 
@@ -125,11 +125,18 @@ pub struct Item {
     pub corpus: String,
 }
 
-/// A file that could not be used, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Problem {
+/// A file that could not be used, and why: reported and skipped, wherever that happens (loading a
+/// corpus, extracting its features) and in the reports (`eval`, `train`, `metrics.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Written as text, like every path serd writes (lossy for names that are not UTF-8).
+    #[serde(serialize_with = "path_as_text")]
     pub path: PathBuf,
     pub error: String,
+}
+
+fn path_as_text<S: serde::Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 /// One loaded data source.
@@ -145,7 +152,7 @@ pub struct Source {
     /// Files left out because their label is not one of the five classes: original label → count.
     pub left_out: BTreeMap<String, usize>,
     /// Files that could not be used.
-    pub problems: Vec<Problem>,
+    pub problems: Vec<Skipped>,
     /// Usable items with no speaker given (manifest rows without one): each is its own speaker.
     pub speakerless: usize,
 }
@@ -162,7 +169,7 @@ pub struct SourceSummary {
     /// Items per class (classes with no items are absent).
     pub counts: BTreeMap<Emotion, usize>,
     pub left_out: BTreeMap<String, usize>,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<Skipped>,
     /// See [`Source::speakerless`].
     #[serde(skip)]
     pub speakerless: usize,
@@ -302,7 +309,7 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Dataset, CorpusError> {
                             item.label
                         )
                     };
-                    source.problems.push(Problem {
+                    source.problems.push(Skipped {
                         path: item.path,
                         error,
                     });
@@ -364,7 +371,7 @@ impl Source {
     }
 
     fn problem(&mut self, path: PathBuf, error: String) {
-        self.problems.push(Problem { path, error });
+        self.problems.push(Skipped { path, error });
     }
 }
 
@@ -391,7 +398,7 @@ impl Dataset {
     }
 
     /// Files of all sources that could not be used.
-    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+    pub fn problems(&self) -> impl Iterator<Item = &Skipped> {
         self.sources.iter().flat_map(|s| s.problems.iter())
     }
 }
@@ -421,7 +428,7 @@ fn format_counts(counts: &BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
-fn empty_detail(left_out: &BTreeMap<String, usize>, problems: &[Problem]) -> String {
+fn empty_detail(left_out: &BTreeMap<String, usize>, problems: &[Skipped]) -> String {
     let mut parts = Vec::new();
     if !left_out.is_empty() {
         parts.push(format!("left out by label: {}", format_counts(left_out)));
@@ -478,7 +485,7 @@ struct Scan {
     audio: Vec<PathBuf>,
     /// `.csv` files directly in the folder, for a hint when nothing is recognised.
     manifests: Vec<PathBuf>,
-    problems: Vec<Problem>,
+    problems: Vec<Skipped>,
 }
 
 fn scan(root: &Path) -> Result<Scan, CorpusError> {
@@ -506,7 +513,7 @@ fn scan(root: &Path) -> Result<Scan, CorpusError> {
                 })
             }
             Err(e) => {
-                found.problems.push(Problem {
+                found.problems.push(Skipped {
                     path: dir,
                     error: format!("cannot read folder: {e}"),
                 });
@@ -517,7 +524,7 @@ fn scan(root: &Path) -> Result<Scan, CorpusError> {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
-                    found.problems.push(Problem {
+                    found.problems.push(Skipped {
                         path: dir.clone(),
                         error: format!("cannot read folder: {e}"),
                     });
@@ -534,7 +541,7 @@ fn scan(root: &Path) -> Result<Scan, CorpusError> {
                 Ok(meta) => meta,
                 Err(e) => {
                     if has_extension(&path, &AUDIO_EXTENSIONS) {
-                        found.problems.push(Problem {
+                        found.problems.push(Skipped {
                             path,
                             error: describe_io(&e),
                         });
@@ -546,7 +553,7 @@ fn scan(root: &Path) -> Result<Scan, CorpusError> {
                 if depth + 1 < MAX_DEPTH {
                     stack.push((path, depth + 1));
                 } else {
-                    found.problems.push(Problem {
+                    found.problems.push(Skipped {
                         path,
                         error: format!("folder nested more than {MAX_DEPTH} deep; not searched"),
                     });
@@ -1987,7 +1994,7 @@ mod tests {
         assert_eq!(counts[&Neutral], 2);
         assert_eq!(counts[&Happiness], 1);
         assert!(!counts.contains_key(&Sadness));
-        let dup: Vec<&Problem> = data.problems().collect();
+        let dup: Vec<&Skipped> = data.problems().collect();
         assert_eq!(dup.len(), 1);
         assert!(dup[0].error.contains("happiness"), "{}", dup[0].error);
         // The summary is what a model card records.

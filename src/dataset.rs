@@ -13,11 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::cache::Cache;
 use crate::conditions::Condition;
-use crate::corpus::{Dataset, Item};
+use crate::corpus::{Dataset, Item, Skipped};
 use crate::extract::{Conditioned, Recipe};
 use crate::features::Window;
 use crate::files::{fnv1a, FNV_OFFSET};
@@ -38,13 +37,6 @@ pub struct Labelled {
     pub augmented: Vec<Vec<Window>>,
     /// The file under each test condition, in the order asked; empty where extraction failed.
     pub conditions: Vec<Vec<Window>>,
-}
-
-/// A file that could not be used, and why.
-#[derive(Clone, Debug, Serialize)]
-pub struct Skipped {
-    pub path: PathBuf,
-    pub error: String,
 }
 
 /// Extracts (or reads from the cache) the features of every item, in parallel. Files that fail
@@ -112,16 +104,8 @@ const SHORT: &str = "shorter than one window";
 
 /// The files a run could not use, for reports: the data sources' problems, then the files whose
 /// features failed.
-pub fn skipped_report(dataset: &Dataset, skipped: &[Skipped]) -> Vec<crate::metrics::Skipped> {
-    let entry = |path: &Path, error: &str| crate::metrics::Skipped {
-        path: path.display().to_string(),
-        error: error.to_string(),
-    };
-    dataset
-        .problems()
-        .map(|p| entry(&p.path, &p.error))
-        .chain(skipped.iter().map(|s| entry(&s.path, &s.error)))
-        .collect()
+pub fn skipped_report(dataset: &Dataset, skipped: &[Skipped]) -> Vec<Skipped> {
+    dataset.problems().chain(skipped).cloned().collect()
 }
 
 /// Which copy of a file a [`Job`] makes.

@@ -74,6 +74,23 @@ impl FromStr for Emotion {
     }
 }
 
+/// Class probabilities, written as an object in the fixed class order
+/// (`{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..}`): the one form every
+/// command reports them in (`listen`'s events, `predict`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probs(pub [f32; Emotion::COUNT]);
+
+impl Serialize for Probs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(Emotion::COUNT))?;
+        for e in Emotion::ALL {
+            map.serialize_entry(e.name(), &self.0[e.index()])?;
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::Reliability;
+use crate::corpus::Skipped;
 use crate::labels::Emotion;
 
 const K: usize = Emotion::COUNT;
@@ -255,13 +256,6 @@ impl fmt::Display for MeanStd {
         let p = f.precision().unwrap_or(3);
         write!(f, "{:.p$} ± {:.p$}", self.mean, self.std)
     }
-}
-
-/// A file `serd eval` could not use, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skipped {
-    pub path: String,
-    pub error: String,
 }
 
 /// The `serd eval` output:

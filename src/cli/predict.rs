@@ -9,10 +9,10 @@ use clap::Args;
 
 use rayon::prelude::*;
 use serd::backend::{self, Backend};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use serd::extract::{model_stream, threads_per_file};
-use serd::labels::Emotion;
+use serd::labels::{Emotion, Probs};
 use serd::predict::{argmax, Predictor};
 
 /// Predict the emotion of audio files: one JSON object per file on stdout,
@@ -71,13 +71,20 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let name = file.display().to_string();
+        let mut write = |line: Prediction| {
+            let line = serde_json::to_string(&line).expect("predictions serialise");
+            writeln!(out, "{line}").context("writing to stdout")
+        };
         if args.windows {
             for w in windows {
-                let mut line = prediction(&name, &w.probs);
-                line.insert("t_start".into(), json!(w.t_start));
-                line.insert("t_end".into(), json!(w.t_end));
-                line.insert("voiced".into(), json!(w.voiced));
-                writeln!(out, "{}", Value::Object(line)).context("writing to stdout")?;
+                write(Prediction {
+                    window: Some(WindowTimes {
+                        t_start: w.t_start,
+                        t_end: w.t_end,
+                        voiced: w.voiced,
+                    }),
+                    ..Prediction::new(&name, w.probs)
+                })?;
             }
             continue;
         }
@@ -86,8 +93,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             failed += 1;
             continue;
         };
-        writeln!(out, "{}", Value::Object(prediction(&name, &probs)))
-            .context("writing to stdout")?;
+        write(Prediction::new(&name, probs))?;
     }
     out.flush().context("writing to stdout")?;
     Ok(if failed > 0 {
@@ -97,17 +103,34 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `{"file","label","confidence","probs"}`.
-fn prediction(file: &str, probs: &[f32; Emotion::COUNT]) -> Map<String, Value> {
-    let label = argmax(probs);
-    let named: Map<String, Value> = Emotion::ALL
-        .iter()
-        .map(|e| (e.name().to_string(), json!(probs[e.index()])))
-        .collect();
-    let line =
-        json!({"file": file, "label": label, "confidence": probs[label.index()], "probs": named});
-    match line {
-        Value::Object(map) => map,
-        _ => unreachable!("json! of an object"),
+/// One line of `serd predict`: `{"file","label","confidence","probs"}`, and with `--windows` the
+/// window's `t_start`, `t_end` and `voiced` (as `listen` reports windows).
+#[derive(Serialize)]
+struct Prediction<'a> {
+    file: &'a str,
+    label: Emotion,
+    confidence: f32,
+    probs: Probs,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    window: Option<WindowTimes>,
+}
+
+#[derive(Serialize)]
+struct WindowTimes {
+    t_start: f64,
+    t_end: f64,
+    voiced: f32,
+}
+
+impl<'a> Prediction<'a> {
+    fn new(file: &'a str, probs: [f32; Emotion::COUNT]) -> Prediction<'a> {
+        let label = argmax(&probs);
+        Prediction {
+            file,
+            label,
+            confidence: probs[label.index()],
+            probs: Probs(probs),
+            window: None,
+        }
     }
 }

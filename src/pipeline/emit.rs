@@ -46,7 +46,8 @@ pub fn run(events: Receiver<Event>, mut out: impl Write) -> io::Result<End> {
 mod tests {
     use super::*;
     use crate::labels::Emotion;
-    use crate::pipeline::events::{EmotionEvent, Probs};
+    use crate::labels::Probs;
+    use crate::pipeline::events::EmotionEvent;
     use std::time::{Duration, Instant};
 
     #[test]

@@ -11,11 +11,11 @@
 
 use std::time::Instant;
 
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::features::FeatureSet;
 use crate::labels::Emotion;
+use crate::labels::Probs;
 
 /// One line of the event stream.
 #[derive(Debug, Clone, Serialize)]
@@ -77,20 +77,6 @@ pub struct End {
     pub audio_s: f64,
     /// Seconds of device audio dropped because the chain was behind (live input only).
     pub audio_dropped_s: f64,
-}
-
-/// Class probabilities, written as an object in the fixed class order.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Probs(pub [f32; Emotion::COUNT]);
-
-impl Serialize for Probs {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(Emotion::COUNT))?;
-        for e in Emotion::ALL {
-            map.serialize_entry(e.name(), &self.0[e.index()])?;
-        }
-        map.end()
-    }
 }
 
 impl Event {

@@ -6,10 +6,11 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::events::{EmotionEvent, End, Event, Probs};
+use super::events::{EmotionEvent, End, Event};
 use super::windows::WindowMsg;
 use super::{Pace, Sent};
 use crate::features::Window;
+use crate::labels::Probs;
 use crate::predict::{argmax, Predictor};
 
 /// Most windows classified in one forward pass.
