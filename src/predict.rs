@@ -86,13 +86,7 @@ impl ModelInfo {
     }
 
     pub fn windowing(&self) -> Windowing {
-        match (self.window_s, self.hop_s) {
-            (Some(window), hop) => Windowing::Sliding {
-                window,
-                hop: hop.unwrap_or(window),
-            },
-            (None, _) => Windowing::Whole,
-        }
+        Windowing::from_seconds(self.window_s, self.hop_s)
     }
 }
 

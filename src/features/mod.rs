@@ -149,6 +149,26 @@ impl Windowing {
         }
         Ok(Windowing::Sliding { window, hop })
     }
+
+    /// As `model.json` and `metrics.json` write it: window and hop in seconds, `None` for whole
+    /// files.
+    pub fn seconds(self) -> (Option<f64>, Option<f64>) {
+        match self {
+            Windowing::Whole => (None, None),
+            Windowing::Sliding { window, hop } => (Some(window), Some(hop)),
+        }
+    }
+
+    /// From [`Windowing::seconds`]' form (a missing hop is the window: no overlap), unchecked.
+    pub fn from_seconds(window: Option<f64>, hop: Option<f64>) -> Windowing {
+        match window {
+            Some(window) => Windowing::Sliding {
+                window,
+                hop: hop.unwrap_or(window),
+            },
+            None => Windowing::Whole,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

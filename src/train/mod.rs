@@ -445,18 +445,11 @@ impl Options {
             front: self.front,
         }
     }
-
-    pub fn windowing_seconds(&self) -> (Option<f64>, Option<f64>) {
-        match self.windowing {
-            Windowing::Whole => (None, None),
-            Windowing::Sliding { window, hop } => (Some(window), Some(hop)),
-        }
-    }
 }
 
 /// The description saved as `model.json`.
 pub fn model_info(options: &Options, scaler: Scaler) -> ModelInfo {
-    let (window_s, hop_s) = options.windowing_seconds();
+    let (window_s, hop_s) = options.windowing.seconds();
     ModelInfo {
         format: FORMAT,
         serd_version: env!("CARGO_PKG_VERSION").to_string(),
