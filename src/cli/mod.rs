@@ -1,7 +1,8 @@
-//! Subcommands of the `serd` binary beyond `extract`, and what they share.
+//! The subcommands of the `serd` binary, and what they share.
 
 pub mod card;
 pub mod eval;
+pub mod extract;
 pub mod listen;
 pub mod predict;
 pub mod train;
