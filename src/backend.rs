@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 /// The `--backend` choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// wgpu when a hardware adapter exists, else the CPU.
@@ -19,6 +19,18 @@ pub enum Backend {
     Wgpu,
     /// burn's CPU backend (flex).
     Cpu,
+}
+
+impl crate::choice::Choice for Backend {
+    const ALL: &'static [(Backend, &'static str, &'static str)] = &[
+        (
+            Backend::Auto,
+            "auto",
+            "wgpu when a hardware adapter exists, else the CPU",
+        ),
+        (Backend::Wgpu, "wgpu", "wgpu, or an error"),
+        (Backend::Cpu, "cpu", "burn's CPU backend (flex)"),
+    ];
 }
 
 /// A device and its name for reports: `wgpu:ADAPTER` or `cpu`.

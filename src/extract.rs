@@ -355,12 +355,27 @@ pub fn feature_names(set: FeatureSet) -> Result<Vec<String>, features::Error> {
 }
 
 /// Output format of `serd extract`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// One JSON object per window: {"file","t_start","t_end","voiced","features":{name: value}}.
     Jsonl,
     /// A header line, then one row per window: file,t_start,t_end,voiced,<features...>.
     Csv,
+}
+
+impl crate::choice::Choice for Format {
+    const ALL: &'static [(Format, &'static str, &'static str)] = &[
+        (
+            Format::Jsonl,
+            "jsonl",
+            "One JSON object per window: {\"file\",\"t_start\",\"t_end\",\"voiced\",\"features\":{name: value}}",
+        ),
+        (
+            Format::Csv,
+            "csv",
+            "A header line, then one row per window: file,t_start,t_end,voiced,<features...>",
+        ),
+    ];
 }
 
 /// What `serd extract` did.

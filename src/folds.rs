@@ -14,13 +14,28 @@ use crate::labels::Emotion;
 pub use crate::rng::Rng;
 
 /// How items are kept together across folds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Grouping {
     /// A speaker's files are all in one fold.
     Speaker,
     /// Each file on its own: speakers appear in training and test (optimistic figures).
     None,
+}
+
+impl crate::choice::Choice for Grouping {
+    const ALL: &'static [(Grouping, &'static str, &'static str)] = &[
+        (
+            Grouping::Speaker,
+            "speaker",
+            "A speaker's files are all in one fold",
+        ),
+        (
+            Grouping::None,
+            "none",
+            "Each file on its own: speakers appear in training and test (optimistic figures)",
+        ),
+    ];
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

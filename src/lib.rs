@@ -5,8 +5,10 @@
 //! → [`model`], [`scaler`], [`calibration`]; [`pipeline`] → [`features`], [`audio`];
 //! [`dataset`] → [`cache`] → [`extract`] → [`features`] (openSMILE and its front end),
 //! [`conditions`] (the recording-conditions simulator) → [`audio`], [`opensmile`];
-//! [`corpus`], [`folds`], [`metrics`] → [`calibration`], [`labels`]; [`cache`], [`features`] →
-//! [`files`]; [`conditions`], [`folds`], [`features`] → [`rng`].
+//! [`metrics`] → [`corpus`] (its `Skipped`); [`corpus`], [`folds`], [`metrics`] →
+//! [`calibration`], [`labels`]; [`cache`], [`features`], [`bundled`] → [`files`]; [`conditions`],
+//! [`folds`], [`features`] → [`rng`]. Enums chosen by name implement [`choice::Choice`], which the
+//! command line builds its options from: the library does not depend on the command-line parser.
 #![deny(unsafe_code)]
 
 pub mod audio;
@@ -14,6 +16,7 @@ pub mod backend;
 pub mod bundled;
 pub mod cache;
 pub mod calibration;
+pub mod choice;
 pub mod conditions;
 pub mod contain;
 pub mod corpus;

@@ -20,13 +20,28 @@ use serde::{Deserialize, Serialize};
 use crate::labels::Emotion;
 
 /// How the feature vector is presented to the first convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// `[batch, 1, n_features]`: one channel, the features as a sequence.
     Sequence,
     /// `[batch, n_features, 1]`: the reference's literal layout, features as channels.
     Channels,
+}
+
+impl crate::choice::Choice for Layout {
+    const ALL: &'static [(Layout, &'static str, &'static str)] = &[
+        (
+            Layout::Sequence,
+            "sequence",
+            "`[batch, 1, n_features]`: one channel, the features as a sequence",
+        ),
+        (
+            Layout::Channels,
+            "channels",
+            "`[batch, n_features, 1]`: the reference's literal layout, features as channels",
+        ),
+    ];
 }
 
 /// Layer sizes of [`Cnn`].

@@ -36,7 +36,7 @@ const EVAL_SEED: u64 = 0xE7A1;
 #[derive(Args)]
 pub struct EvalArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    #[arg(long, value_parser = super::choice::<Backend>(), default_value = "auto")]
     backend: Backend,
     /// Model directory (default: the bundled models/default).
     #[arg(long, value_name = "DIR")]

@@ -22,7 +22,7 @@ use serd::features::FeatureSet;
 #[derive(Args)]
 pub struct ExtractArgs {
     /// Feature set: eGeMAPSv02 (88 functionals) or ComParE 2016 (6373).
-    #[arg(long = "features", value_enum, default_value_t = FeatureSet::Egemaps)]
+    #[arg(long = "features", value_parser = super::choice::<FeatureSet>(), default_value = "egemaps")]
     set: FeatureSet,
     /// Window length in seconds, or "whole" for one vector per file.
     #[arg(long, default_value = "whole", value_parser = super::parse_window)]
@@ -31,7 +31,7 @@ pub struct ExtractArgs {
     #[arg(long)]
     hop: Option<f64>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    #[arg(long, value_parser = super::choice::<Format>(), default_value = "jsonl")]
     format: Format,
     /// Files processed at once, 1 to 256 (default: one per core). With at least two of these
     /// threads per file, each file's features are computed by two openSMILE threads (same

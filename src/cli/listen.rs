@@ -47,7 +47,7 @@ pub struct ListenArgs {
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    #[arg(long, value_parser = super::choice::<Backend>(), default_value = "auto")]
     backend: Backend,
 }
 

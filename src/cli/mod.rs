@@ -10,8 +10,21 @@ pub mod train;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use serd::choice::Choice;
 use serd::conditions::Condition;
 use serd::features::Windowing;
+
+/// A parser for a library enum chosen by name ([`Choice`]): its names are the possible values,
+/// each with its description in `--help`, as clap's own value enums show them.
+pub fn choice<T: Choice>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        T::ALL
+            .iter()
+            .map(|(_, name, help)| PossibleValue::new(*name).help(*help)),
+    )
+    .map(|name| T::from_name(&name).expect("clap checked the name"))
+}
 
 /// How `-` (stdin) is read when it carries raw PCM rather than an encoded stream.
 #[derive(clap::Args)]

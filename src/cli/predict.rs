@@ -28,7 +28,7 @@ use serd::predict::{argmax, Predictor};
 #[derive(Args)]
 pub struct PredictArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    #[arg(long, value_parser = super::choice::<Backend>(), default_value = "auto")]
     backend: Backend,
     /// One line per window voiced enough to be classified, instead of one per file.
     #[arg(long)]

@@ -44,7 +44,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Feature set.
-    #[arg(long = "features", value_enum, default_value_t = FeatureSet::Egemaps)]
+    #[arg(long = "features", value_parser = super::choice::<FeatureSet>(), default_value = "egemaps")]
     set: FeatureSet,
     /// Window length in seconds, or "whole" for one vector per file.
     #[arg(long, default_value = "whole", value_parser = super::parse_window)]
@@ -59,7 +59,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5)]
     folds: usize,
     /// Keep each speaker in one fold, or not (then figures are optimistic: speakers leak).
-    #[arg(long, value_enum, default_value_t = Grouping::Speaker)]
+    #[arg(long, value_parser = super::choice::<Grouping>(), default_value = "speaker")]
     grouping: Grouping,
     /// Maximum epochs.
     #[arg(long, default_value_t = 100)]
@@ -83,7 +83,7 @@ pub struct TrainArgs {
     label_smoothing: f64,
     /// How the feature vector enters the network: "channels" (the reference's literal layout,
     /// the default: best figures here, and about 10x faster) or "sequence".
-    #[arg(long, value_enum, default_value_t = Layout::Channels)]
+    #[arg(long, value_parser = super::choice::<Layout>(), default_value = "channels")]
     layout: Layout,
     /// Filters of each of the network's two convolution blocks (its width).
     #[arg(long, value_name = "N", default_value_t = 128,
@@ -103,7 +103,7 @@ pub struct TrainArgs {
     ensemble: usize,
     /// Where the network trains: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
     /// Runs are reproducible on the CPU backend.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    #[arg(long, value_parser = super::choice::<Backend>(), default_value = "auto")]
     backend: Backend,
     /// Only cross-validate: write metrics, no final model.
     #[arg(long)]

@@ -46,7 +46,7 @@ const WAVE_BUFFER: usize = 20 * SAMPLE_RATE as usize;
 const WRITE_CHUNK: usize = SAMPLE_RATE as usize / 2;
 
 /// The openSMILE functionals feature sets serd offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FeatureSet {
     /// eGeMAPSv02: 88 functionals (Eyben et al. 2016).
@@ -55,13 +55,25 @@ pub enum FeatureSet {
     Compare,
 }
 
+impl crate::choice::Choice for FeatureSet {
+    const ALL: &'static [(FeatureSet, &'static str, &'static str)] = &[
+        (
+            FeatureSet::Egemaps,
+            "egemaps",
+            "eGeMAPSv02: 88 functionals (Eyben et al. 2016)",
+        ),
+        (
+            FeatureSet::Compare,
+            "compare",
+            "ComParE 2016: 6373 functionals",
+        ),
+    ];
+}
+
 impl FeatureSet {
     /// Name on the command line and in files.
     pub fn name(self) -> &'static str {
-        match self {
-            FeatureSet::Egemaps => "egemaps",
-            FeatureSet::Compare => "compare",
-        }
+        crate::choice::Choice::name(self)
     }
 
     /// Number of functionals.
