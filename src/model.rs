@@ -1,10 +1,10 @@
 //! The CNN of the reference work, in burn: two blocks of Conv1d → ReLU → MaxPool → BatchNorm →
 //! spatial dropout, then global average pooling and a 5-way linear output.
 //!
-//! The standardised feature vector is read as a 1-channel sequence (`Layout::Sequence`, the
-//! default: convolutions slide along the feature axis, as in the reference's intent), or, as the
-//! reference's Keras code literally does, as `n_features` channels of length 1
-//! (`Layout::Channels`). Layer sizes live in [`CnnConfig`], saved next to the weights: it is the
+//! The standardised feature vector is read, as the reference's Keras code literally does, as
+//! `n_features` channels of length 1 (`Layout::Channels`, the default: better figures here and
+//! about 10x faster), or as a 1-channel sequence (`Layout::Sequence`: convolutions slide along
+//! the feature axis, as in the reference's intent). Layer sizes live in [`CnnConfig`], saved next to the weights: it is the
 //! contract between training and inference.
 
 use burn::config::Config;

@@ -44,9 +44,10 @@ pub fn model_card(m: &Value) -> String {
     s += "Labels outside the five classes were left out";
     let skipped = utt["skipped"].as_array().map_or(0, Vec::len);
     if skipped > 0 {
+        let files = if skipped == 1 { "file" } else { "files" };
         s += &format!(
-            "; {skipped} files could not be used (shorter than one window, or unreadable: listed in \
-             `metrics.json`), so the figures below cover {} files",
+            "; {skipped} {files} could not be used (unreadable, or too short for openSMILE: listed \
+             in `metrics.json`), so the figures below cover {} files",
             utt["n"]
         );
     }

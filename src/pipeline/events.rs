@@ -1,4 +1,5 @@
-//! The event stream's wire format (README, DESIGN.md): one JSON object per line.
+//! The event stream's wire format (README; it extends the project's design notes, which live
+//! outside this repository): one JSON object per line.
 //!
 //! ```text
 //! {"type":"start","source":"mic:NAME"|"file:PATH","rate_in":48000,"rate":16000,"features":"compare",

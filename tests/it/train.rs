@@ -138,6 +138,21 @@ fn train_eval_predict_on_a_separable_corpus() {
         serde_json::from_str(&std::fs::read_to_string(model.join("metrics.json")).unwrap())
             .unwrap();
     assert_eq!(metrics["data"]["left_out"]["fear"], 1);
+    // The card states metrics.json's figures: the pooled row, the per-class recall, the data.
+    let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
+    let pct = |v: &serde_json::Value| format!("{:.1} %", v.as_f64().unwrap() * 100.0);
+    let pooled = &metrics["cv"]["utterance"];
+    let row = format!(
+        "| utterance (pooled) | 60 | {} | {} |",
+        pct(&pooled["accuracy"]),
+        pct(&pooled["uar"])
+    );
+    assert!(card.contains(&row), "{row} not in {card}");
+    let recall = format!("sadness {}", pct(&pooled["recall"]["sadness"]));
+    assert!(card.contains(&recall), "{recall} not in {card}");
+    // (61 files in the source, the broken one among them; one could not be used.)
+    assert!(card.contains(&format!("| {m} | manifest | 61 | 4 |")), "{card}");
+    assert!(card.contains("1 file could not be used"), "{card}");
     // Speaker-grouped folds: every speaker's files are in one fold.
     let mut fold_of = std::collections::BTreeMap::new();
     for a in metrics["cv"]["assignment"].as_array().unwrap() {
