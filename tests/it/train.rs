@@ -151,7 +151,10 @@ fn train_eval_predict_on_a_separable_corpus() {
     let recall = format!("sadness {}", pct(&pooled["recall"]["sadness"]));
     assert!(card.contains(&recall), "{recall} not in {card}");
     // (61 files in the source, the broken one among them; one could not be used.)
-    assert!(card.contains(&format!("| {m} | manifest | 61 | 4 |")), "{card}");
+    assert!(
+        card.contains(&format!("| {m} | manifest | 61 | 4 |")),
+        "{card}"
+    );
     assert!(card.contains("1 file could not be used"), "{card}");
     // Speaker-grouped folds: every speaker's files are in one fold.
     let mut fold_of = std::collections::BTreeMap::new();
