@@ -1742,7 +1742,7 @@ mod tests {
         let base = "path,label,speaker\na.wav,anger,s1\n\"b, c.wav\", sadness ,s2\n\
                     d.wav,neutral,\"s 3\"\ne.wav,fear,s1\n";
         let path = dir.path().join("corpus.csv");
-        for damaged in crate::fuzz::mutants(base.as_bytes(), 3, crate::fuzz::cases(2000)) {
+        for damaged in crate::fuzz::mutants(base.as_bytes(), 3, crate::fuzz::cases(10_000)) {
             fs::write(&path, &damaged).unwrap();
             if let Ok(source) = load(&path) {
                 assert!(source.items.len() <= damaged.len());

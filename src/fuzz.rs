@@ -6,7 +6,7 @@
 //!
 //! Deterministic: the same cases on every run, so a failure is reproducible and the suite stays
 //! honest. `SERD_FUZZ_CASES=N` runs N cases per target instead of the default (for longer
-//! sessions: `SERD_FUZZ_CASES=20000 cargo test --release fuzz`). It is not coverage-guided.
+//! sessions: `SERD_FUZZ_CASES=10000 cargo test --lib fuzz`). It is not coverage-guided.
 
 use crate::rng::Rng;
 

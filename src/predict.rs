@@ -504,7 +504,7 @@ mod tests {
         ModelDir::save(dir.path(), &info, &[config.init(&device)]).unwrap();
         let base = std::fs::read(dir.path().join(INFO)).unwrap();
         let (mut loaded, mut refused) = (0, 0);
-        for damaged in crate::fuzz::mutants(&base, 4, crate::fuzz::cases(300)) {
+        for damaged in crate::fuzz::mutants(&base, 4, crate::fuzz::cases(2000)) {
             std::fs::write(dir.path().join(INFO), &damaged).unwrap();
             match ModelDir::load(dir.path(), &device) {
                 Ok((info, models)) => {

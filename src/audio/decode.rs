@@ -548,7 +548,7 @@ mod tests {
             let base = std::fs::read(fixtures.join(name)).unwrap();
             let path = dir.path().join(name);
             let (mut opened, mut decoded) = (0, 0);
-            for damaged in mutants(&base, n as u64, cases(150)) {
+            for damaged in mutants(&base, n as u64, cases(300)) {
                 std::fs::write(&path, &damaged).unwrap();
                 let Ok(mut file) = AudioFile::open(&path) else {
                     continue;
