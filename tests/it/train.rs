@@ -201,25 +201,6 @@ fn train_eval_predict_on_a_separable_corpus() {
     assert_eq!(metrics["timing_s"]["cache_hits"], 60, "every usable file");
 
     // eval: the final model on the same data (seen in training, so near-perfect).
-    let out = serd(&[
-        "eval",
-        "--backend",
-        "cpu",
-        "--model",
-        o,
-        "--data",
-        m,
-        "--cache",
-        c,
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(eval["n"], 60);
-    assert!(eval["uar"].as_f64().unwrap() > 0.9, "{eval}");
-    assert_eq!(eval["confusion"]["labels"][0], "anger");
-
-    // Output that cannot be written: a full stdout is one clear error and status 1; a full stderr
-    // loses only the messages, never the result.
     let eval_args = [
         "eval",
         "--backend",
@@ -231,6 +212,15 @@ fn train_eval_predict_on_a_separable_corpus() {
         "--cache",
         c,
     ];
+    let out = serd(&eval_args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(eval["n"], 60);
+    assert!(eval["uar"].as_f64().unwrap() > 0.9, "{eval}");
+    assert_eq!(eval["confusion"]["labels"][0], "anger");
+
+    // Output that cannot be written: a full stdout is one clear error and status 1; a full stderr
+    // loses only the messages, never the result.
     let out = serd_full(&eval_args, true, false);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let last = text(&out.stderr)
@@ -243,26 +233,9 @@ fn train_eval_predict_on_a_separable_corpus() {
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(json_lines(&out.stdout)[0]["n"], 60);
     let figures = dir.path().join("figures");
-    let out = serd_full(
-        &[
-            "train",
-            "--data",
-            m,
-            "--out",
-            figures.to_str().unwrap(),
-            "--cache",
-            c,
-            "--folds",
-            "2",
-            "--epochs",
-            "5",
-            "--backend",
-            "cpu",
-            "--no-final",
-        ],
-        true,
-        false,
-    );
+    let args = small_training(&manifest, &figures, &cache, &["--no-final"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = serd_full(&args, true, false);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("writing to stdout"));
 
@@ -598,27 +571,20 @@ fn augmented_training_reports_conditions_and_calibration() {
     let manifest = corpus(dir.path());
     let model = dir.path().join("model");
     let cache = dir.path().join("cache");
-    let args = [
-        "train",
-        "--data",
-        manifest.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--cache",
-        cache.to_str().unwrap(),
-        "--folds",
-        "2",
-        "--epochs",
-        "30",
-        "--backend",
-        "cpu",
-        "--augment",
-        "1",
-        "--test-condition",
-        "white:20",
-        "--test-condition",
-        "telephone",
-    ];
+    let args = small_training(
+        &manifest,
+        &model,
+        &cache,
+        &[
+            "--augment",
+            "1",
+            "--test-condition",
+            "white:20",
+            "--test-condition",
+            "telephone",
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = serd(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
@@ -673,26 +639,7 @@ fn augmented_training_reports_conditions_and_calibration() {
 fn train_killed_at_any_point_leaves_nothing_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = corpus(dir.path());
-    let m = manifest.to_str().unwrap().to_string();
-    let args = |out: &Path, cache: &Path| -> Vec<String> {
-        [
-            "train",
-            "--data",
-            &m,
-            "--out",
-            out.to_str().unwrap(),
-            "--cache",
-            cache.to_str().unwrap(),
-            "--folds",
-            "2",
-            "--epochs",
-            "30",
-            "--backend",
-            "cpu",
-        ]
-        .map(String::from)
-        .to_vec()
-    };
+    let args = |out: &Path, cache: &Path| small_training(&manifest, out, cache, &[]);
     let run = |args: &[String]| serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let reference = run(&args(
         &dir.path().join("ref"),
@@ -738,4 +685,19 @@ fn train_killed_at_any_point_leaves_nothing_corrupt() {
         .filter(|n| n.contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `serd train` on a small corpus: 2 folds, at most 30 epochs, the CPU backend, and `extra`.
+fn small_training(data: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["train", "--data"].map(String::from).to_vec();
+    args.push(data.display().to_string());
+    args.extend(["--out".to_string(), out.display().to_string()]);
+    args.extend(["--cache".to_string(), cache.display().to_string()]);
+    args.extend(
+        ["--folds", "2", "--epochs", "30", "--backend", "cpu"]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string()),
+    );
+    args
 }
