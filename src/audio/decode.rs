@@ -379,23 +379,11 @@ fn stream_source(
     let prefix = match raw {
         Some(raw) => raw.wav_header(),
         None => {
-            // Enough of the stream to see its header; reads return as data arrives.
-            let mut prefix = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = stream.read(&mut buf)?;
-                prefix.extend_from_slice(&buf[..n]);
-                match wav_data_field(&prefix) {
-                    Wav::NeedMore if n > 0 && prefix.len() < HEADER_MAX => continue,
-                    Wav::Data { size_at, .. } => {
-                        let payload = size_at as u32 + 4;
-                        prefix[4..8].copy_from_slice(&(u32::MAX - 8).to_le_bytes());
-                        prefix[size_at..size_at + 4]
-                            .copy_from_slice(&(u32::MAX - payload).to_le_bytes());
-                        break;
-                    }
-                    _ => break,
-                }
+            let (mut prefix, wav) = read_header(&mut stream)?;
+            if let Wav::Data { size_at, .. } = wav {
+                let payload = size_at as u32 + 4;
+                prefix[4..8].copy_from_slice(&(u32::MAX - 8).to_le_bytes());
+                prefix[size_at..size_at + 4].copy_from_slice(&(u32::MAX - payload).to_le_bytes());
             }
             if prefix.is_empty() {
                 return Err(DecodeError::EmptyFile);
@@ -410,6 +398,21 @@ fn stream_source(
 
 /// How far into a stream a WAV header is looked for.
 const HEADER_MAX: usize = 1 << 20;
+
+/// The start of `reader`, read in 4 KiB steps until what it says of a WAV `data` chunk is known
+/// (or [`HEADER_MAX`] or the end is reached; reads return as a stream's data arrives).
+fn read_header(reader: &mut impl Read) -> std::io::Result<(Vec<u8>, Wav)> {
+    let mut prefix = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = reader.read(&mut buf)?;
+        prefix.extend_from_slice(&buf[..n]);
+        match wav_data_field(&prefix) {
+            Wav::NeedMore if n > 0 && prefix.len() < HEADER_MAX => continue,
+            wav => return Ok((prefix, wav)),
+        }
+    }
+}
 
 /// What the start of a stream says about its WAV `data` chunk.
 enum Wav {
@@ -459,16 +462,13 @@ fn wav_data_field(bytes: &[u8]) -> Wav {
 /// the size fields to read instead — the sizes of what is actually there — or nothing for any
 /// other file (not a WAV, or sizes that fit).
 fn wav_size_fixes(file: &mut File, len: u64) -> std::io::Result<Vec<(u64, u32)>> {
-    let mut head = Vec::new();
-    (&mut *file)
-        .take(HEADER_MAX as u64)
-        .read_to_end(&mut head)?;
+    let (_, wav) = read_header(file)?;
     file.rewind()?;
     let Wav::Data {
         size_at,
         size,
         riff,
-    } = wav_data_field(&head)
+    } = wav
     else {
         return Ok(Vec::new());
     };
