@@ -482,6 +482,9 @@ fn bad_training_requests_are_clear_errors() {
     );
     // Label smoothing of 1 would leave no signal in the targets.
     train(s, &["--label-smoothing", "1"], "--label-smoothing");
+    // Dropout of every channel, or not a number.
+    train(s, &["--dropout", "1"], "--dropout");
+    train(s, &["--dropout", "nan"], "--dropout");
     // A noise floor above the speech level; a condition that does not parse.
     train(s, &["--floor", "-10"], "--floor");
     train(s, &["--test-condition", "white:loud"], "white:loud");
