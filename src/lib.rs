@@ -38,4 +38,5 @@ pub mod predict;
 pub mod quiet;
 pub mod rng;
 pub mod scaler;
+pub mod serve;
 pub mod train;

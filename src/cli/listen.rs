@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use serd::backend::Backend;
-use serd::pipeline::{self, mic, Options, Source};
+use serd::pipeline::{self, mic, Options, Source, Tap};
+use serd::serve::{self, Server};
 
 /// Listen to the microphone (or replay a file) and print the emotion heard as it is spoken.
 ///
@@ -23,7 +24,13 @@ use serd::pipeline::{self, mic, Options, Source};
 ///   {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
 ///
 /// Times are seconds of stream audio; windows with too little voiced speech are reported as
-/// silence. Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written and
+/// silence.
+///
+/// With --serve, the same events are also offered over HTTP while the stream runs: a live page at
+/// /, Server-Sent Events at /events (plus the input level as "level" events), a WebSocket at /ws
+/// and /health. stdout is unchanged, apart from a "serve" field in "start" naming the address.
+/// A slow client loses events (counted in /health); it never slows the chain. There is no
+/// authentication: bind to another address than loopback only on a network you trust. Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written and
 /// serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for up
 /// to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
 #[derive(Args)]
@@ -49,6 +56,10 @@ pub struct ListenArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
     #[arg(long, value_parser = super::choice::<Backend>(), default_value = "auto")]
     backend: Backend,
+    /// Also serve the events over HTTP at ADDR: HOST:PORT, :PORT or PORT (loopback); port 0
+    /// picks a free port. Without ADDR: 127.0.0.1:8377.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = serve::DEFAULT_ADDRESS)]
+    serve: Option<String>,
 }
 
 pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
@@ -62,13 +73,29 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
             device: args.device,
         },
     };
+    let model = super::model_dir(args.model)?;
+    let server = match &args.serve {
+        Some(address) => Some(Server::start(serve::parse_address(address)?)?),
+        None => None,
+    };
+    if let (Some(server), true) = (&server, log::log_enabled!(log::Level::Warn)) {
+        eprintln!(
+            "serd: live page at http://{}/ (events: /events, /ws; status: /health)",
+            server.local_addr()
+        );
+    }
     let options = Options {
         source,
-        model: super::model_dir(args.model)?,
+        model,
         backend: args.backend,
+        tap: server.as_ref().map(|s| s.hub() as std::sync::Arc<dyn Tap>),
     };
     let stop = pipeline::stop_on_signals()?;
-    let outcome = pipeline::run(&options, std::io::stdout(), &stop)?;
+    let outcome = pipeline::run(&options, std::io::stdout(), &stop);
+    if let Some(server) = server {
+        server.stop();
+    }
+    let outcome = outcome?;
     if let Some(end) = outcome.end {
         log::info!(
             "{} windows, {} emitted, {} dropped, {:.1} s of audio ({:.1} s dropped)",

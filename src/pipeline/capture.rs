@@ -10,6 +10,7 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 
 use super::input::{Input, InputMsg};
+use super::tap::Meter;
 use crate::audio::resample::{ResampleError, Resampler};
 use crate::features::SAMPLE_RATE;
 
@@ -33,8 +34,13 @@ pub struct Chunk {
     pub arrived: Instant,
 }
 
-/// Runs until the end of the input; `Err` only for a resampler that cannot be built.
-pub fn run(input: Input, out: Sender<AudioMsg>) -> Result<(), ResampleError> {
+/// Runs until the end of the input; `Err` only for a resampler that cannot be built. The meter,
+/// if any, hears the 16 kHz stream.
+pub fn run(
+    input: Input,
+    out: Sender<AudioMsg>,
+    mut meter: Option<Meter>,
+) -> Result<(), ResampleError> {
     let mut resampler: Option<(u32, Resampler)> = None;
     let mut mono = Vec::new();
     let mut input_s = 0.0;
@@ -62,6 +68,9 @@ pub fn run(input: Input, out: Sender<AudioMsg>) -> Result<(), ResampleError> {
         }
         let (_, current) = resampler.as_mut().expect("set above");
         current.process(&mono, &mut samples)?;
+        if let Some(meter) = &mut meter {
+            meter.feed(&samples);
+        }
         let arrived = block.arrived;
         input.recycle(block);
         let chunk = Chunk {
@@ -132,7 +141,7 @@ mod tests {
                 writer.end();
             })
         };
-        run(input, tx).unwrap();
+        run(input, tx, None).unwrap();
         feeder.join().unwrap();
         let (mut audio, mut input_s) = (Vec::new(), 0.0);
         for msg in rx {

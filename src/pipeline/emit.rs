@@ -3,16 +3,17 @@
 //! It is the only writer of stdout. Latency is stamped here, just before the write. A reader that
 //! closed the pipe ends the stream quietly (the caller sees `BrokenPipe`); a slow reader blocks
 //! only this thread, and the bounded queue in front of it makes the inference thread drop and
-//! count windows instead of piling them up.
+//! count windows instead of piling them up. A tap (`--serve`) gets each line once it is written.
 
 use std::io::{self, Write};
 
 use crossbeam_channel::Receiver;
 
 use super::events::{End, Event};
+use super::tap::Tap;
 
 /// Writes events until the end event; returns it as written.
-pub fn run(events: Receiver<Event>, mut out: impl Write) -> io::Result<End> {
+pub fn run(events: Receiver<Event>, mut out: impl Write, tap: Option<&dyn Tap>) -> io::Result<End> {
     let mut emitted = 0;
     for mut event in events {
         match &mut event {
@@ -34,6 +35,9 @@ pub fn run(events: Receiver<Event>, mut out: impl Write) -> io::Result<End> {
         line.push('\n');
         out.write_all(line.as_bytes())?;
         out.flush()?;
+        if let Some(tap) = tap {
+            tap.event(&event, line.trim_end_matches('\n'));
+        }
         if let Event::End(end) = event {
             return Ok(end);
         }
@@ -84,7 +88,7 @@ mod tests {
         })
         .unwrap();
         let mut out = Vec::new();
-        let end = run(rx, &mut out).unwrap();
+        let end = run(rx, &mut out, None).unwrap();
         assert_eq!((end.windows, end.emitted), (2, 1));
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
@@ -110,7 +114,7 @@ mod tests {
         }
         let (tx, rx) = crossbeam_channel::unbounded();
         tx.send(Event::End(End::default())).unwrap();
-        let err = run(rx, Closed).unwrap_err();
+        let err = run(rx, Closed, None).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 }

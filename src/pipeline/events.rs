@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! {"type":"start","source":"mic:NAME"|"file:PATH","rate_in":48000,"rate":16000,"features":"compare",
-//!  "backend":"wgpu:ADAPTER"|"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,"version":"X.Y.Z"}
+//!  "backend":"wgpu:ADAPTER"|"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,"version":"X.Y.Z"
+//!  [,"serve":"http://ADDR/"]}
 //! {"type":"emotion","t_start":S,"t_end":E,"label":"anger","confidence":0.71,
 //!  "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},"voiced":0.83,"latency_ms":4.1}
 //! {"type":"silence","t_start":S,"t_end":E,"voiced":0.05}
@@ -46,6 +47,9 @@ pub struct Start {
     pub window_s: f64,
     pub hop_s: f64,
     pub version: String,
+    /// With `listen --serve`: the live page's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +152,7 @@ mod tests {
             window_s: 2.0,
             hop_s: 1.0,
             version: "0.1.0".into(),
+            serve: None,
         });
         let v: Value = serde_json::from_str(&start.to_line()).unwrap();
         assert_eq!(v["type"], "start");

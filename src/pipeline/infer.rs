@@ -7,6 +7,7 @@
 use crossbeam_channel::{Receiver, Sender};
 
 use super::events::{EmotionEvent, End, Event};
+use super::tap::Counters;
 use super::windows::WindowMsg;
 use super::{Pace, Sent};
 use crate::features::Window;
@@ -30,9 +31,14 @@ pub fn warm_up(predictor: &Predictor) {
 }
 
 /// Runs until the end of the window stream.
-pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Event>, pace: Pace) {
+pub fn run(
+    predictor: &Predictor,
+    windows: Receiver<WindowMsg>,
+    out: Sender<Event>,
+    pace: Pace,
+    counters: &Counters,
+) {
     let min_voiced = predictor.info.min_voiced;
-    let mut dropped = 0u64;
     let mut batch = Vec::with_capacity(BATCH);
     let mut end = None;
     while end.is_none() {
@@ -87,7 +93,7 @@ pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Even
             };
             match pace.send(&out, event) {
                 Sent::Delivered => {}
-                Sent::Dropped => dropped += 1,
+                Sent::Dropped => counters.drop_window(),
                 Sent::Gone => return,
             }
         }
@@ -96,7 +102,7 @@ pub fn run(predictor: &Predictor, windows: Receiver<WindowMsg>, out: Sender<Even
     let _ = out.send(Event::End(End {
         windows: totals.windows,
         emitted: 0,
-        dropped: totals.dropped + dropped,
+        dropped: counters.windows_dropped(),
         audio_s: totals.audio_s,
         audio_dropped_s: totals.audio_dropped_s,
     }));

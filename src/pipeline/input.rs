@@ -187,6 +187,11 @@ impl Input {
         let _ = self.free.try_send(block.samples);
     }
 
+    /// The count behind [`Input::dropped_s`], in microseconds, for readers elsewhere.
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped_us.clone()
+    }
+
     /// Seconds of audio dropped so far because no buffer was free.
     pub fn dropped_s(&self) -> f64 {
         self.dropped_us.load(Ordering::Relaxed) as f64 / 1e6

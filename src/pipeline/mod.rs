@@ -3,7 +3,7 @@
 //! ```text
 //! source (cpal callback | file replay) ─[input: pooled blocks]─▶ serd-capture (mono, 16 kHz)
 //!   ─[AudioMsg]─▶ serd-features (openSMILE) ─[WindowMsg]─▶ serd-infer (scaler, CNN)
-//!   ─[Event]─▶ serd-emit (JSON Lines on stdout)
+//!   ─[Event]─▶ serd-emit (JSON Lines on stdout) ─▶ tap (`--serve`, optional)
 //! ```
 //!
 //! Every link is a bounded channel carrying one message enum with an explicit end of stream;
@@ -24,11 +24,13 @@ pub mod infer;
 pub mod input;
 pub mod mic;
 pub mod source;
+pub mod tap;
 pub mod windows;
 
 use std::io::{self, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,7 @@ use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
 use crate::predict::{ModelError, Predictor};
 use events::{End, Event, Start};
 pub use source::{Source, SourceError};
+pub use tap::{Counters, Tap};
 
 /// How long the chain may take to drain after a stop request before serd exits anyway.
 const DRAIN: Duration = Duration::from_millis(900);
@@ -153,11 +156,13 @@ pub enum Error {
 }
 
 /// `serd listen`'s settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     pub source: Source,
     pub model: PathBuf,
     pub backend: Backend,
+    /// A second way out besides stdout (`--serve`).
+    pub tap: Option<Arc<dyn Tap>>,
 }
 
 /// How the stream ended.
@@ -186,6 +191,7 @@ pub fn run(
 
     let (status_tx, status) = crossbeam_channel::unbounded();
     let (writer, input) = input::link();
+    let counters = Arc::new(Counters::new(input.dropped_counter()));
     let source = source::open(&options.source, writer, status_tx.clone())?;
     let pace = if source.live { Pace::Live } else { Pace::Fast };
     let start = Event::Start(Start {
@@ -198,7 +204,14 @@ pub fn run(
         window_s: window,
         hop_s: hop,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        serve: options.tap.as_ref().map(|t| t.address()),
     });
+    if let Some(tap) = &options.tap {
+        tap.attach(counters.clone());
+    }
+    let meter = options.tap.clone().map(tap::Meter::new);
+    let tap = options.tap.clone();
+    let infer_counters = counters.clone();
 
     let (audio_tx, audio_rx) = crossbeam_channel::bounded(64);
     let (windows_tx, windows_rx) = crossbeam_channel::bounded(16);
@@ -206,14 +219,15 @@ pub fn run(
     let mut threads = vec![
         spawn("serd-capture", Stage::Capture, &status_tx, move |ready| {
             ready();
-            capture::run(input, audio_tx).map_err(|e| e.to_string())
+            capture::run(input, audio_tx, meter).map_err(|e| e.to_string())
         }),
         spawn("serd-features", Stage::Features, &status_tx, move |ready| {
             let extractor = Extractor::new(info.features, info.windowing(), Threads::One)
                 .map_err(|e| e.to_string())?
                 .with_front_end(info.front_end);
             ready();
-            windows::run(extractor, audio_rx, windows_tx, pace).map_err(|e| e.to_string())
+            windows::run(extractor, audio_rx, windows_tx, pace, &counters)
+                .map_err(|e| e.to_string())
         }),
         spawn("serd-infer", Stage::Inference, &status_tx, move |ready| {
             infer::warm_up(&predictor);
@@ -221,7 +235,7 @@ pub fn run(
                 return Ok(());
             }
             ready();
-            infer::run(&predictor, windows_rx, events_tx, pace);
+            infer::run(&predictor, windows_rx, events_tx, pace, &infer_counters);
             Ok(())
         }),
     ];
@@ -231,7 +245,7 @@ pub fn run(
             .name("serd-emit".into())
             .spawn(move || {
                 let _ = emitter_status.send(Status::Ready(Stage::Emitter));
-                let msg = match emit::run(events_rx, out) {
+                let msg = match emit::run(events_rx, out, tap.as_deref()) {
                     Ok(end) => Status::Ended(end),
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
                     Err(e) => Status::Failed(Stage::Emitter, format!("writing events: {e}")),

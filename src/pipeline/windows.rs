@@ -11,6 +11,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use super::capture::AudioMsg;
+use super::tap::Counters;
 use super::{Pace, Sent};
 use crate::features::{self, Extractor, Window, SAMPLE_RATE};
 
@@ -33,8 +34,6 @@ pub enum WindowMsg {
 pub struct Totals {
     /// Windows openSMILE delivered.
     pub windows: u64,
-    /// Windows dropped because the next stage was behind (live streams only).
-    pub dropped: u64,
     /// Seconds of stream audio (16 kHz samples that reached openSMILE).
     pub audio_s: f64,
     /// Seconds of device audio dropped before resampling.
@@ -72,6 +71,7 @@ pub fn run(
     audio: Receiver<AudioMsg>,
     out: Sender<WindowMsg>,
     pace: Pace,
+    counters: &Counters,
 ) -> Result<(), features::Error> {
     let signal = extractor.output_signal();
     let mut select = Select::new();
@@ -106,12 +106,26 @@ pub fn run(
                 Err(TryRecvError::Disconnected) => ended = true,
             }
         }
-        if !deliver(&mut windows, &mut arrivals, &out, pace, &mut totals) {
+        if !deliver(
+            &mut windows,
+            &mut arrivals,
+            &out,
+            pace,
+            &mut totals,
+            counters,
+        ) {
             return Ok(());
         }
     }
     extractor.finish(&mut windows)?;
-    deliver(&mut windows, &mut arrivals, &out, pace, &mut totals);
+    deliver(
+        &mut windows,
+        &mut arrivals,
+        &out,
+        pace,
+        &mut totals,
+        counters,
+    );
     totals.audio_s = samples as f64 / f64::from(SAMPLE_RATE);
     let _ = out.send(WindowMsg::End(totals));
     Ok(())
@@ -124,6 +138,7 @@ fn deliver(
     out: &Sender<WindowMsg>,
     pace: Pace,
     totals: &mut Totals,
+    counters: &Counters,
 ) -> bool {
     for window in windows.drain(..) {
         totals.windows += 1;
@@ -136,7 +151,7 @@ fn deliver(
         };
         match pace.send(out, msg) {
             Sent::Delivered => {}
-            Sent::Dropped => totals.dropped += 1,
+            Sent::Dropped => counters.drop_window(),
             Sent::Gone => return false,
         }
     }

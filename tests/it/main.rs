@@ -1,5 +1,5 @@
 //! serd's integration tests, one binary: feature parity with openSMILE-python, the streaming
-//! extractor, decoding, the `serd` command line, training and `serd listen`.
+//! extractor, decoding, the `serd` command line, training, `serd listen` and its `--serve`.
 
 mod common;
 
@@ -8,4 +8,5 @@ mod decode;
 mod listen;
 mod parity;
 mod robust;
+mod serve;
 mod train;

@@ -1,0 +1,305 @@
+//! `serd listen --serve`: the event stream over HTTP, beside stdout.
+//!
+//! ```text
+//! GET /        the live page (self-contained HTML: nothing is fetched from elsewhere)
+//! GET /events  Server-Sent Events: every stdout line as a `message` (with `id:` = its index,
+//!              0 for `start`), and the input level as `level` events, `{"t":S,"dbfs":L}`
+//! GET /ws      WebSocket: every stdout line as one text message, nothing else
+//! GET /health  JSON: running, source, windows so far, drops (chain and clients), clients
+//! ```
+//!
+//! A client that joins late first gets the `start` event and the last events the hub keeps
+//! ([`hub::BACKLOG`]); an `EventSource` that reconnects gets only what it missed (`Last-Event-ID`).
+//! Each client has a bounded queue ([`hub::QUEUE`]): a client that does not keep up loses items,
+//! counted for it in `/health`, and never slows the chain, stdout or the other clients.
+//!
+//! The server runs on a thread of its own (`serd-serve`) with a single-threaded tokio runtime;
+//! the chain reaches it only through the [`Hub`], as its [`crate::pipeline::Tap`]. There is no
+//! authentication: a server bound to loopback answers only requests addressed to loopback (no DNS
+//! rebinding), and `/ws` refuses browsers on other origins, so that a web page the user visits
+//! cannot listen in.
+
+pub mod hub;
+
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::Stream;
+
+pub use hub::Hub;
+use hub::{Item, Kind, Subscription};
+
+/// The address `--serve` uses when given none.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8377";
+/// How long serd waits at exit for clients to receive the `end` event.
+const LINGER: Duration = Duration::from_secs(1);
+
+const PAGE: &str = include_str!("page.html");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("--serve {0}: not an address (expected HOST:PORT, :PORT or PORT)")]
+    Address(String),
+    #[error("--serve {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+pub struct Server {
+    hub: Arc<Hub>,
+    local: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    done: crossbeam_channel::Receiver<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// `HOST:PORT`, `:PORT` or `PORT` (loopback), resolved.
+pub fn parse_address(text: &str) -> Result<SocketAddr, ServeError> {
+    let bad = || ServeError::Address(text.to_string());
+    let full = if let Some(port) = text.strip_prefix(':') {
+        format!("127.0.0.1:{port}")
+    } else if text.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{text}")
+    } else {
+        text.to_string()
+    };
+    full.to_socket_addrs()
+        .map_err(|_| bad())?
+        .next()
+        .ok_or_else(bad)
+}
+
+impl Server {
+    /// Binds `address` (port 0 picks a free one) and starts serving.
+    pub fn start(address: SocketAddr) -> Result<Server, ServeError> {
+        let bind_error = |source| ServeError::Bind {
+            address: address.to_string(),
+            source,
+        };
+        let listener = TcpListener::bind(address).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(bind_error)?;
+        let hub = Arc::new(Hub::new(format!("http://{local}/")));
+        let app = router(hub.clone(), local);
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let thread = std::thread::Builder::new()
+            .name("serd-serve".into())
+            .spawn(move || {
+                let result = runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.await;
+                    })
+                    .await
+                });
+                if let Err(e) = result {
+                    log::error!("--serve: the server stopped: {e}");
+                }
+                let _ = done_tx.send(());
+            })
+            .expect("spawning a thread");
+        if !local.ip().is_loopback() {
+            log::warn!(
+                "--serve {local}: reachable from other machines, with no authentication: anyone \
+                 who can connect sees what serd hears"
+            );
+        }
+        Ok(Server {
+            hub,
+            local,
+            shutdown: Some(shutdown),
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    /// The hub, to hand to the chain as its tap.
+    pub fn hub(&self) -> Arc<Hub> {
+        self.hub.clone()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Ends every feed after what is queued, and stops; clients get up to [`LINGER`] to take
+    /// what is left (a stuck one is abandoned).
+    pub fn stop(mut self) {
+        self.hub.close();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if self.done.recv_timeout(LINGER).is_ok() {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn router(hub: Arc<Hub>, local: SocketAddr) -> Router {
+    let router = Router::new()
+        .route("/", get(page))
+        .route("/events", get(events))
+        .route("/ws", get(websocket))
+        .route("/health", get(health))
+        .with_state(hub);
+    if local.ip().is_loopback() {
+        router.layer(middleware::from_fn(move |request, next| {
+            loopback_only(local.port(), request, next)
+        }))
+    } else {
+        router
+    }
+}
+
+/// Refuses requests whose `Host` is not a loopback name: a web page whose own name resolves to
+/// 127.0.0.1 (DNS rebinding) must not reach a loopback-only server.
+async fn loopback_only(port: u16, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let allowed = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|name| host == *name || host == format!("{name}:{port}"));
+    if allowed {
+        next.run(request).await
+    } else {
+        (StatusCode::FORBIDDEN, "serd serves loopback names only\n").into_response()
+    }
+}
+
+async fn page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PAGE,
+    )
+}
+
+async fn health(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
+    let body = serde_json::to_string(&hub.health()).expect("health serialises");
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+}
+
+async fn events(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let subscription = hub.subscribe(Kind::Sse, peer.to_string(), after);
+    let stream = futures_util::stream::unfold(subscription, |mut sub| async move {
+        let event = match sub.next().await? {
+            Item::Event { seq, line } => SseEvent::default().id(seq.to_string()).data(&*line),
+            Item::Level(level) => SseEvent::default().event("level").data(&*level),
+        };
+        Some((Ok(event), sub))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn websocket(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // Browsers send Origin and apply no same-origin rule to WebSockets: only the live page's
+    // own origin may connect. Programs send no Origin.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let same = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://"))
+            .is_some_and(|o| Some(o) == host);
+        if !same {
+            return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
+        }
+    }
+    upgrade.on_upgrade(move |socket| {
+        let subscription = hub.subscribe(Kind::WebSocket, peer.to_string(), None);
+        feed(socket, subscription)
+    })
+}
+
+async fn feed(mut socket: WebSocket, mut sub: Subscription) {
+    log::debug!("--serve: WebSocket client {} joined", sub.id());
+    loop {
+        tokio::select! {
+            item = sub.next() => match item {
+                Some(Item::Event { line, .. }) => {
+                    if socket.send(Message::text(line.to_string())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Item::Level(_)) => {}
+                None => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_default_to_loopback() {
+        let a = |t| parse_address(t).unwrap().to_string();
+        assert_eq!(a("8377"), "127.0.0.1:8377");
+        assert_eq!(a(":0"), "127.0.0.1:0");
+        assert_eq!(a("0.0.0.0:9000"), "0.0.0.0:9000");
+        assert_eq!(a(DEFAULT_ADDRESS), "127.0.0.1:8377");
+        let err = parse_address("nowhere").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--serve nowhere: not an address (expected HOST:PORT, :PORT or PORT)"
+        );
+    }
+}
