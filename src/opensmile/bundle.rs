@@ -13,7 +13,9 @@ use std::path::PathBuf;
 
 use super::Error;
 
-include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
+use opensmile_sys::files::{CONFIG_FILES, LIBRARY};
+
+include!(concat!(env!("OUT_DIR"), "/serd_config.rs"));
 
 /// Environment variable naming a SMILEapi library to load instead of the embedded one.
 pub const LIBRARY_ENV: &str = "SERD_OPENSMILE_LIB";
@@ -37,7 +39,11 @@ impl Files {
 /// Unpacks the bundle if it is not there yet, and says where it is.
 pub fn unpack() -> Result<Files, Error> {
     let dir = crate::dirs::cache_root().join(format!("opensmile-{BUNDLE_ID}"));
-    let files = CONFIG_FILES.iter().copied().chain(LIBRARY);
+    let files = CONFIG_FILES
+        .iter()
+        .chain(SERD_CONFIG_FILES)
+        .copied()
+        .chain(LIBRARY);
     crate::files::unpack_once(&dir, files).map_err(|source| Error::Unpack {
         path: dir.clone(),
         source,

@@ -18,16 +18,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 
-#[allow(
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code,
-    clippy::all
-)]
-mod sys {
-    include!(concat!(env!("OUT_DIR"), "/smileapi.rs"));
-}
+use opensmile_sys as sys;
 
 pub use bundle::{BUNDLE_ID, LIBRARY_ENV};
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Refreshes vendor/opensmile from the PyPI package `opensmile` (audEERING's openSMILE-python).
+# Refreshes vendor/opensmile-sys from the PyPI package `opensmile` (audEERING's openSMILE-python).
 # Its sdist carries openSMILE's prebuilt SMILEapi library for every platform and the config tree;
 # the C++ source is not published anywhere serd can reach, so the library is vendored as built.
 #
-#   vendor/opensmile/refresh.sh [VERSION]      (default: the version in PROVENANCE.md, else 2.6.0)
+#   vendor/opensmile-sys/refresh.sh [VERSION]      (default: the version in PROVENANCE.md, else 2.6.0)
 #
 # Needs python3 with pip. Rewrites lib/, config/, LICENSE and PROVENANCE.md; include/SMILEapi.h is
 # serd's own header (written from the library's exported symbols) and is left alone: check it
@@ -50,7 +50,7 @@ cp "$src/LICENSE" "$here/LICENSE"
 taken+=("LICENSE -> LICENSE")
 
 {
-  echo "# Provenance of vendor/opensmile"
+  echo "# Provenance of vendor/opensmile-sys"
   echo
   echo "openSMILE's SMILEapi shared library and configuration files, as shipped in the PyPI package"
   echo "\`opensmile\` (audEERING GmbH). Licence: audEERING's research licence (see LICENSE): free for"
@@ -60,7 +60,7 @@ taken+=("LICENSE -> LICENSE")
   echo "- version: $version"
   echo "- archive: $(basename "$archive")"
   echo "- sha256: $sha"
-  echo "- refreshed: $(date -u +%Y-%m-%d) by vendor/opensmile/refresh.sh"
+  echo "- refreshed: $(date -u +%Y-%m-%d) by vendor/opensmile-sys/refresh.sh"
   echo
   echo "Files taken (archive path -> vendor path):"
   echo
@@ -73,4 +73,4 @@ taken+=("LICENSE -> LICENSE")
   echo
   (cd "$here" && find lib -type f | sort | xargs sha256sum | sed 's/^/- /')
 } > "$here/PROVENANCE.md"
-echo "vendor/opensmile refreshed from opensmile $version (sha256 $sha)"
+echo "vendor/opensmile-sys refreshed from opensmile $version (sha256 $sha)"
