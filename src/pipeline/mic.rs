@@ -16,8 +16,8 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{ErrorKind, FromSample, SampleFormat, SizedSample};
 use crossbeam_channel::{select, Receiver, Sender};
 
+use super::device::{CaptureDevice, Control, SourceHandle};
 use super::input::Writer;
-use super::source::{Control, SourceHandle};
 use super::{Stage, Status};
 use crate::quiet::quietly;
 
@@ -245,16 +245,29 @@ where
     )
 }
 
-/// Opens the device (so that its rate is known and errors come at once) and starts the mic
-/// thread, which plays the stream on [`Control::Start`].
-pub fn open(
-    selector: Option<&str>,
+/// An input device: the default one (`None`), or the first whose name or id contains the text,
+/// or the one with that index in `serd devices`.
+pub struct Microphone {
+    pub selector: Option<String>,
+}
+
+impl CaptureDevice for Microphone {
+    type Error = MicError;
+
+    /// Opens the device (so that its rate is known and errors come at once) and starts the mic
+    /// thread, which plays the stream on [`Control::Start`].
+    fn open(self, writer: Writer, status: Sender<Status>) -> Result<SourceHandle, MicError> {
+        open(self.selector, writer, status)
+    }
+}
+
+fn open(
+    selector: Option<String>,
     writer: Writer,
     status: Sender<Status>,
 ) -> Result<SourceHandle, MicError> {
     let (control_tx, control_rx) = crossbeam_channel::bounded(2);
     let (opened_tx, opened_rx) = crossbeam_channel::bounded(1);
-    let selector = selector.map(str::to_string);
     // cpal streams are not `Send` on every platform: the stream lives and dies on this thread.
     let thread = std::thread::Builder::new()
         .name("serd-mic".into())

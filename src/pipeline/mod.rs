@@ -18,11 +18,13 @@
 //! A file replayed as fast as possible waits instead, so nothing is dropped.
 
 pub mod capture;
+pub mod device;
 pub mod emit;
 pub mod events;
 pub mod infer;
 pub mod input;
 pub mod mic;
+pub mod replay;
 pub mod source;
 pub mod tap;
 pub mod windows;
@@ -269,7 +271,7 @@ pub fn run(
 }
 
 fn supervise(
-    source: &source::SourceHandle,
+    source: &device::SourceHandle,
     status: &Receiver<Status>,
     stop: &Receiver<()>,
 ) -> Result<Outcome, Error> {

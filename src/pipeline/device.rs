@@ -1,0 +1,74 @@
+//! What every capture device does, whatever the audio comes from: the contract between the
+//! supervisor and a source (the shape of CamillaDSP's capture devices).
+//!
+//! A device is opened before the chain starts, so that its rate is known for the `start` event
+//! and a missing device or unreadable file is an error at once. It then runs on its own thread,
+//! writing blocks into the input link ([`Writer`]): it waits for [`Control::Start`] (sent once
+//! every stage is ready), ends the stream on [`Control::Stop`] or when its audio ends, always
+//! with [`Writer::end`], and reports [`Status::Done`] or [`Status::Failed`] for
+//! [`super::Stage::Source`]. The microphone ([`super::mic::Microphone`]) and the file replay
+//! ([`super::replay::Replay`]) are the two devices.
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+
+use super::input::Writer;
+use super::Status;
+
+/// A source of audio for the chain.
+pub trait CaptureDevice {
+    type Error;
+
+    /// Opens the device and starts its thread, which waits for [`Control::Start`].
+    fn open(self, writer: Writer, status: Sender<Status>) -> Result<SourceHandle, Self::Error>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Start,
+    Stop,
+}
+
+/// A running source.
+pub struct SourceHandle {
+    /// `mic:NAME` or `file:PATH`.
+    pub name: String,
+    /// Sample rate of the device or file.
+    pub rate: u32,
+    /// Whether the source delivers in real time (and so drops rather than waits).
+    pub live: bool,
+    control: Sender<Control>,
+    thread: JoinHandle<()>,
+}
+
+impl SourceHandle {
+    pub(super) fn new(
+        name: String,
+        rate: u32,
+        live: bool,
+        control: Sender<Control>,
+        thread: JoinHandle<()>,
+    ) -> SourceHandle {
+        SourceHandle {
+            name,
+            rate,
+            live,
+            control,
+            thread,
+        }
+    }
+
+    pub fn start(&self) {
+        let _ = self.control.try_send(Control::Start);
+    }
+
+    /// Asks the source to end the stream (it sends the end of stream down the chain).
+    pub fn stop(&self) {
+        let _ = self.control.try_send(Control::Stop);
+    }
+
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
