@@ -103,9 +103,11 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
-def realtime(path, backend):
+def realtime(path, backend, extra=(), on_start=None, on_line=None):
+    """One real-time replay; `extra` arguments for serd, `on_start(event)` when the stream starts
+    and `on_line(event, wall_s)` for each stdout line (wall_s: time.time() at its arrival)."""
     proc = subprocess.Popen(
-        [SERD, "-vv", "listen", "--realtime", "--backend", backend, "--input", path],
+        [SERD, "-vv", "listen", "--realtime", "--backend", backend, *extra, "--input", path],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     delays = {}
 
@@ -123,8 +125,12 @@ def realtime(path, backend):
     cpu0 = wall0 = None
     for line in proc.stdout:
         e = json.loads(line)
+        if on_line:
+            on_line(e, time.time())
         if e["type"] == "start":
             start, cpu0, wall0 = e, proc_cpu_s(proc.pid), time.monotonic()
+            if on_start:
+                on_start(e)
         elif e["type"] == "emotion":
             latencies.append(e["latency_ms"])
             beyond.append((e["t_end"], e["latency_ms"]))

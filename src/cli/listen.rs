@@ -1,5 +1,6 @@
 //! `serd listen` and `serd devices`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,8 +59,9 @@ pub struct ListenArgs {
     backend: Backend,
     /// Also serve the events over HTTP at ADDR: HOST:PORT, :PORT or PORT (loopback); port 0
     /// picks a free port. Without ADDR: 127.0.0.1:8377.
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = serve::DEFAULT_ADDRESS)]
-    serve: Option<String>,
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = serve::DEFAULT_ADDRESS,
+          value_parser = |s: &str| serve::parse_address(s).map_err(|e| e.to_string()))]
+    serve: Option<SocketAddr>,
 }
 
 pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
@@ -75,7 +77,7 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     };
     let model = super::model_dir(args.model)?;
     let server = match &args.serve {
-        Some(address) => Some(Server::start(serve::parse_address(address)?)?),
+        Some(address) => Some(Server::start(*address)?),
         None => None,
     };
     if let (Some(server), true) = (&server, log::log_enabled!(log::Level::Warn)) {
