@@ -1,54 +1,68 @@
 //! MODEL_CARD.md of a trained model directory, written from its metrics.
 
-use serde_json::Value;
+use serde::Serialize;
+
+use super::metrics_file::Metrics;
+use serd::metrics::MeanStd;
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
+}
+
+fn mean_std(v: Option<MeanStd>) -> String {
+    v.map_or("n/a".into(), |v| {
+        format!("{:.1} ± {:.1} %", 100.0 * v.mean, 100.0 * v.std)
+    })
+}
+
+/// A value as `metrics.json` writes it, unquoted when it is a string.
+fn wire(v: &impl Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
+}
 
 /// A short model card: data and its licences, protocol, figures, limits.
-pub fn model_card(m: &Value) -> String {
-    let p = &m["protocol"];
-    let cv = &m["cv"];
-    let utt = &cv["utterance"];
-    let pct = |v: &Value| {
-        v.as_f64()
-            .map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
-    };
-    let ms = |v: &Value| match (v["mean"].as_f64(), v["std"].as_f64()) {
-        (Some(mean), Some(std)) => format!("{:.1} ± {:.1} %", 100.0 * mean, 100.0 * std),
-        _ => "n/a".into(),
-    };
+pub fn model_card(m: &Metrics) -> String {
+    let p = &m.protocol;
+    let cv = &m.cv;
+    let utt = cv.utterance;
     let mut s = String::new();
     s += "# serd emotion model\n\n";
     s += &format!(
         "A CNN over openSMILE {} functionals ({}), classifying speech as anger, surprise, happiness, \
          sadness or neutral. Trained by serd {}.\n\n",
-        p["features"].as_str().unwrap_or("?"),
-        match p["window_s"].as_f64() {
-            Some(w) => format!("{w} s windows every {} s", p["hop_s"].as_f64().unwrap_or(w)),
+        wire(&p.features),
+        match p.window_s {
+            Some(w) => format!("{w} s windows every {} s", p.hop_s.unwrap_or(w)),
             None => "one vector per recording".into(),
         },
-        m["serd_version"].as_str().unwrap_or("?")
+        m.serd_version
     );
     s += "## Data\n\n| source | corpus | files | speakers |\n|---|---|---|---|\n";
-    for src in m["data"]["sources"].as_array().into_iter().flatten() {
+    for src in m.data.sources {
         s += &format!(
             "| {} | {} | {} | {} |\n",
-            src["root"].as_str().unwrap_or("?"),
-            src["kind"].as_str().unwrap_or("?"),
-            src["items"],
-            src["speakers"]
+            wire(&src.root),
+            wire(&src.kind),
+            src.items,
+            src.speakers
         );
     }
     s += &format!(
         "\nFiles per class in the sources: {}. ",
-        m["data"]["counts"]
+        wire(&m.data.counts)
     );
     s += "Labels outside the five classes were left out";
-    let skipped = utt["skipped"].as_array().map_or(0, Vec::len);
+    let skipped = utt.skipped.len();
     if skipped > 0 {
         let files = if skipped == 1 { "file" } else { "files" };
         s += &format!(
             "; {skipped} {files} could not be used (unreadable, or too short for openSMILE: listed \
              in `metrics.json`), so the figures below cover {} files",
-            utt["n"]
+            utt.n
         );
     }
     s += ".\n\n";
@@ -65,112 +79,103 @@ pub fn model_card(m: &Value) -> String {
          A file is classified by the mean of its windows' probabilities (a file shorter than one \
          window, by the functionals of all of it). The final model is trained the same way on all \
          data.\n\n",
-        p["folds"],
-        if p["speaker_independent"].as_bool() == Some(true) {
+        p.folds,
+        if p.speaker_independent {
             "grouped by speaker: no speaker is in both training and test data"
         } else {
             "NOT grouped by speaker: speakers appear in training and test folds, so the figures overstate accuracy on new speakers"
         },
         "stratified by class",
-        p["fit"]["patience"],
-        p["fit"]["epochs"],
-        p["fit"]["batch"],
-        p["fit"]["learning_rate"],
-        // Absent from model directories written before the option: trained without.
-        p["fit"]["label_smoothing"].as_f64().unwrap_or(0.0)
+        p.fit.patience,
+        p.fit.epochs,
+        p.fit.batch,
+        wire(&p.fit.learning_rate),
+        p.fit.label_smoothing
     );
     s += "## Figures (cross-validated)\n\n";
     s += &format!(
         "| level | n | accuracy | UAR |\n|---|---|---|---|\n| utterance (pooled) | {} | {} | {} |\n| window (pooled) | {} | {} | {} |\n| utterance, per fold | | {} | {} |\n\n",
-        utt["n"],
-        pct(&utt["accuracy"]),
-        pct(&utt["uar"]),
-        cv["window"]["n"],
-        pct(&cv["window"]["accuracy"]),
-        pct(&cv["window"]["uar"]),
-        ms(&cv["accuracy"]),
-        ms(&cv["uar"])
+        utt.n,
+        pct(utt.accuracy),
+        pct(utt.uar),
+        cv.window.n,
+        pct(cv.window.accuracy),
+        pct(cv.window.uar),
+        mean_std(cv.accuracy),
+        mean_std(cv.uar)
     );
     s += "Recall per class (utterance level): ";
-    let recalls: Vec<String> = utt["recall"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k} {}", pct(v)))
+    let recalls: Vec<String> = utt
+        .recall
+        .iter()
+        .map(|(k, v)| format!("{} {}", k.name(), pct(*v)))
         .collect();
     s += &recalls.join(", ");
     s += ". The confusion matrix is in `confusion.png`; every figure in `metrics.json`.\n\n";
     s += &robustness(m);
-    s += &format!("Made with: `{}`\n\n", m["command"].as_str().unwrap_or("?"));
+    s += &format!("Made with: `{}`\n\n", m.command);
     s += "## Limits\n\nActed speech from a few corpora, mostly English and German, adult speakers, \
           studio conditions: expect lower figures on spontaneous speech, other languages, noise and \
           far-field microphones.\n";
     s
 }
 
-/// Front end, augmentation, per-condition figures and calibration (absent in metrics written
-/// before serd had them: then nothing is said).
-fn robustness(m: &Value) -> String {
-    let p = &m["protocol"];
-    let cv = &m["cv"];
-    let pct = |v: &Value| {
-        v.as_f64()
-            .map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
-    };
+/// Front end, augmentation, per-condition figures and calibration.
+fn robustness(m: &Metrics) -> String {
+    let p = &m.protocol;
+    let cv = &m.cv;
     let mut s = String::new();
     s += "## Recording conditions\n\n";
-    s += &match p["front_end"].as_object() {
+    s += &match &p.front_end {
         Some(f) => format!(
             "Front end: the speech level is normalised to {} dBFS by a slow causal gain control and \
              a white noise floor at {} dBFS is added before openSMILE, in training and in use alike. ",
-            f["level_dbfs"], f["floor_dbfs"]
+            wire(&f.level_dbfs),
+            wire(&f.floor_dbfs)
         ),
         None => "Front end: none (openSMILE gets the audio as recorded). ".into(),
     };
-    s += &match p["augment"].as_u64() {
-        Some(n) if n > 0 => format!(
+    s += &match p.augment {
+        n if n > 0 => format!(
             "Training used {n} augmented copies of every training file under random simulated \
              conditions (noise and babble at 0–30 dB SNR, rooms, telephone channel, gain, noise \
              floor, 44.1/48 kHz rendering).\n\n"
         ),
         _ => "Training used the recordings as they are (no augmentation).\n\n".into(),
     };
-    let conditions = cv["conditions"].as_array().cloned().unwrap_or_default();
-    if !conditions.is_empty() {
+    if !cv.conditions.is_empty() {
         s += "Cross-validated figures with the held-out files under simulated conditions (noise \
               instances and rooms that no training copy had):\n\n| condition | n | accuracy | UAR |\n|---|---|---|---|\n";
         s += &format!(
             "| clean | {} | {} | {} |\n",
-            cv["utterance"]["n"],
-            pct(&cv["utterance"]["accuracy"]),
-            pct(&cv["utterance"]["uar"])
+            cv.utterance.n,
+            pct(cv.utterance.accuracy),
+            pct(cv.utterance.uar)
         );
-        for c in &conditions {
-            let u = &c["utterance"];
+        for c in &cv.conditions {
+            let u = &c.utterance;
             s += &format!(
                 "| {} | {} | {} | {} |\n",
-                c["condition"].as_str().unwrap_or("?"),
-                u["n"],
-                pct(&u["accuracy"]),
-                pct(&u["uar"])
+                c.condition,
+                u.n,
+                pct(u.accuracy),
+                pct(u.uar)
             );
         }
         s += "\n";
     }
-    let cal = &cv["calibration"];
-    if let Some(t) = cal["temperature"].as_f64() {
-        let t_file = cal["file_temperature"].as_f64().unwrap_or(1.0);
-        s += &format!(
-            "Calibration: probabilities are tempered, each window's with T = {t:.2} and each \
-             file's (the mean of its windows') with T = {t_file:.2}, fitted on the \
-             cross-validated window and file predictions; expected calibration error (10 bins) \
-             per window {:.3} before, {:.3} after; per file {:.3} before, {:.3} after \
-             (`reliability.png`).\n\n",
-            cal["window_before"]["ece"].as_f64().unwrap_or(f64::NAN),
-            cal["window_after"]["ece"].as_f64().unwrap_or(f64::NAN),
-            cal["utterance_before"]["ece"].as_f64().unwrap_or(f64::NAN),
-            cal["utterance_after"]["ece"].as_f64().unwrap_or(f64::NAN),
-        );
-    }
+    let cal = cv.calibration;
+    let (t, t_file) = (cal.temperature, cal.file_temperature);
+    s += &format!(
+        "Calibration: probabilities are tempered, each window's with T = {t:.2} and each \
+         file's (the mean of its windows') with T = {t_file:.2}, fitted on the \
+         cross-validated window and file predictions; expected calibration error (10 bins) \
+         per window {:.3} before, {:.3} after; per file {:.3} before, {:.3} after \
+         (`reliability.png`).\n\n",
+        cal.window_before.ece,
+        cal.window_after.ece,
+        cal.utterance_before.ece,
+        cal.utterance_after.ece,
+    );
     s
 }

@@ -4,6 +4,7 @@ pub mod card;
 pub mod eval;
 pub mod extract;
 pub mod listen;
+pub mod metrics_file;
 pub mod predict;
 pub mod train;
 

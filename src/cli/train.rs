@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use burn::tensor::Device;
 use clap::Args;
-use serde_json::json;
 
 use serd::backend::{self, Backend};
 use serd::cache::Cache;
@@ -23,6 +22,7 @@ use serd::predict::ModelDir;
 use serd::train::fit::FitConfig;
 use serd::train::{self, Options};
 
+use super::metrics_file::{ConditionFigures, Cv, Data, Metrics, Protocol, Timing};
 use super::{windowing, WindowArg};
 
 /// Train an emotion model on labelled speech, with cross-validated figures.
@@ -314,58 +314,64 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (Some(log), started.elapsed().as_secs_f64())
     };
 
-    let metrics = json!({
-        "protocol": {
-            "folds": args.folds,
-            "grouping": args.grouping,
-            "speaker_independent": args.grouping == Grouping::Speaker,
-            "validation": "early stopping on a split of each training part, grouped like the folds",
-            "scaler": "fitted on each training part only",
-            "features": args.set,
-            "window_s": options.windowing.seconds().0,
-            "hop_s": options.windowing.seconds().1,
-            "min_voiced": args.min_voiced,
-            "front_end": options.front,
-            "augment": args.augment,
-            "test_conditions": tests.iter().map(Condition::to_string).collect::<Vec<_>>(),
-            "model": options.model,
-            "fit": options.fit,
-            "backend": selected.name,
+    let metrics = Metrics {
+        protocol: Protocol {
+            folds: args.folds,
+            grouping: args.grouping,
+            speaker_independent: args.grouping == Grouping::Speaker,
+            validation: "early stopping on a split of each training part, grouped like the folds",
+            scaler: "fitted on each training part only",
+            features: args.set,
+            window_s: options.windowing.seconds().0,
+            hop_s: options.windowing.seconds().1,
+            min_voiced: args.min_voiced,
+            front_end: options.front,
+            augment: args.augment,
+            test_conditions: tests.iter().map(Condition::to_string).collect(),
+            model: &options.model,
+            fit: &options.fit,
+            backend: &selected.name,
         },
-        "data": {
-            "sources": dataset.sources,
-            "files": files.len(),
-            "speakers": dataset.speakers(),
-            "counts": dataset.counts(),
-            "left_out": left_out,
+        data: Data {
+            sources: &dataset.sources,
+            files: files.len(),
+            speakers: dataset.speakers(),
+            counts: dataset.counts(),
+            left_out,
         },
-        "cv": {
-            "utterance": report,
-            "window": Report::new(cv.window),
-            "accuracy": cv.accuracy,
-            "uar": cv.uar,
-            "conditions": cv.conditions.iter().map(|c| json!({
-                "condition": c.condition,
-                "utterance": Report::new(c.utterance),
-                "window": Report::new(c.window),
-            })).collect::<Vec<_>>(),
-            "calibration": cv.calibration,
-            "folds": cv.folds,
-            "assignment": cv.assignment,
+        cv: Cv {
+            utterance: &report,
+            window: Report::new(cv.window),
+            accuracy: cv.accuracy,
+            uar: cv.uar,
+            conditions: cv
+                .conditions
+                .iter()
+                .map(|c| ConditionFigures {
+                    condition: &c.condition,
+                    utterance: Report::new(c.utterance),
+                    window: Report::new(c.window),
+                })
+                .collect(),
+            calibration: &cv.calibration,
+            folds: &cv.folds,
+            assignment: &cv.assignment,
         },
-        "final": final_fit,
-        "timing_s": { "features": features_s, "cross_validation": cv_s, "final": final_s, "cache_hits": hits },
-        "serd_version": env!("CARGO_PKG_VERSION"),
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-    });
+        final_fit,
+        timing_s: Timing {
+            features: features_s,
+            cross_validation: cv_s,
+            final_model: final_s,
+            cache_hits: hits,
+        },
+        serd_version: env!("CARGO_PKG_VERSION"),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
     let cannot_write = |name: &str| format!("{}: cannot write", args.out.join(name).display());
     let write = |name: &str, text: String| -> anyhow::Result<()> {
         std::fs::write(dir.join(name), text).with_context(|| cannot_write(name))
     };
-    write(
-        "metrics.json",
-        serde_json::to_string_pretty(&metrics)? + "\n",
-    )?;
+    write("metrics.json", metrics.to_json()?)?;
     let title = format!(
         "serd {} CNN, {}-fold CV ({})",
         args.set.name(),
