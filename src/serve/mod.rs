@@ -11,7 +11,8 @@
 //! A client that joins late first gets the `start` event and the last events the hub keeps
 //! ([`hub::BACKLOG`]); an `EventSource` that reconnects gets only what it missed (`Last-Event-ID`).
 //! Each client has a bounded queue ([`hub::QUEUE`]): a client that does not keep up loses items,
-//! counted for it in `/health`, and never slows the chain, stdout or the other clients.
+//! counted for it in `/health`, and never slows the chain, stdout or the other clients. What
+//! the kernel holds for a client is bounded too ([`SEND_BUFFER`]).
 //!
 //! The server runs on a thread of its own (`serd-serve`) with a single-threaded tokio runtime;
 //! the chain reaches it only through the [`Hub`], as its [`crate::pipeline::Tap`]. There is no
@@ -34,6 +35,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use futures_util::Stream;
 
@@ -44,6 +46,11 @@ use hub::{Item, Kind, Subscription};
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8377";
 /// How long serd waits at exit for clients to receive the `end` event.
 const LINGER: Duration = Duration::from_secs(1);
+/// Each connection's kernel send buffer (Linux doubles it). Left to autotuning, the kernel holds
+/// megabytes for a client that stopped reading (an hour of events) before its queue notices;
+/// capped, a stuck client's losses start within minutes and are counted. Ample for the stream's
+/// ~1 kB/s.
+const SEND_BUFFER: usize = 32 * 1024;
 
 const PAGE: &str = include_str!("page.html");
 
@@ -106,7 +113,13 @@ impl Server {
             .name("serd-serve".into())
             .spawn(move || {
                 let result = runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                        // Small writes go out at once (an event is one write).
+                        let _ = tcp.set_nodelay(true);
+                        #[cfg(unix)]
+                        let _ =
+                            rustix::net::sockopt::set_socket_send_buffer_size(&*tcp, SEND_BUFFER);
+                    });
                     axum::serve(
                         listener,
                         app.into_make_service_with_connect_info::<SocketAddr>(),
