@@ -3,6 +3,7 @@
 
     pip install numpy soundfile websocket-client && cargo build --release
     python3 benches/serve.py [--corpus ../shared/corpora/ravdess] [--minutes 3] [--page-runs 5]
+                             [--skip-clients]
 
 1. Clients: a `--minutes` real-time replay at 48 kHz on the CPU backend (the input of
    benches/listen.py), run twice in one go: plain `listen`, then `listen --serve` with five
@@ -176,15 +177,17 @@ def main():
     ap.add_argument("--minutes", type=float, default=3)
     ap.add_argument("--clients", type=int, default=5)
     ap.add_argument("--page-runs", type=int, default=5)
+    ap.add_argument("--skip-clients", action="store_true", help="only the page's figures")
     args = ap.parse_args()
     with open(os.path.join(listen.ROOT, "src", "serve", "page.html"), "rb") as f:
         print("page", json.dumps({"bytes": len(f.read())}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        path = listen.make_input(args.corpus, args.minutes * 60, os.path.join(tmp, "rt48.wav"), 48000)
-        plain = listen.realtime(path, "cpu")
-        print("plain", json.dumps(plain), flush=True)
-        served = with_clients(path, args.clients)
-        print(f"serve+{args.clients}sse", json.dumps(served), flush=True)
+        if not args.skip_clients:
+            path = listen.make_input(args.corpus, args.minutes * 60, os.path.join(tmp, "rt48.wav"), 48000)
+            plain = listen.realtime(path, "cpu")
+            print("plain", json.dumps(plain), flush=True)
+            served = with_clients(path, args.clients)
+            print(f"serve+{args.clients}sse", json.dumps(served), flush=True)
         if args.page_runs:
             short = listen.make_input(args.corpus, 30, os.path.join(tmp, "page.wav"), 48000)
             print("page", json.dumps(page_runs(short, args.page_runs)), flush=True)
