@@ -19,7 +19,7 @@ use serd::folds::Grouping;
 use serd::metrics::{write_confusion_png, write_reliability_png, Report};
 use serd::model::{CnnConfig, Layout};
 use serd::predict::ModelDir;
-use serd::train::fit::FitConfig;
+use serd::train::fit::{FitConfig, FitLog};
 use serd::train::{self, Options};
 
 use super::metrics_file::{ConditionFigures, Cv, Data, Metrics, Protocol, Timing};
@@ -141,93 +141,11 @@ enum FrontEndArg {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     check_out(&args.out, args.no_final)?;
-    if args.batch == 0 || args.epochs == 0 || args.ensemble == 0 {
-        bail!("--batch, --epochs and --ensemble must be at least 1");
-    }
-    if !(0.0..1.0).contains(&args.dropout) {
-        bail!(
-            "--dropout must be at least 0 and below 1, not {}",
-            args.dropout
-        );
-    }
-    if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
-        bail!(
-            "--learning-rate must be a positive number, not {}",
-            args.learning_rate
-        );
-    }
-    if !(0.0..1.0).contains(&args.label_smoothing) {
-        bail!(
-            "--label-smoothing is a share from 0 up to (not including) 1, not {}",
-            args.label_smoothing
-        );
-    }
-    if !(0.0..=1.0).contains(&args.min_voiced) {
-        bail!(
-            "--min-voiced is a share between 0 and 1, not {}",
-            args.min_voiced
-        );
-    }
-    let windowing = windowing(args.window, args.hop)?;
-    let dataset = corpus::load_all(&args.data)?;
-    for problem in dataset.problems() {
-        log::warn!("{}: {} (skipped)", problem.path.display(), problem.error);
-    }
-    for source in dataset.sources.iter().filter(|s| s.speakerless > 0) {
-        if args.grouping == Grouping::Speaker {
-            log::warn!(
-                "{}: {} files have no speaker, so each counts as its own speaker and grouped \
-                 folds cannot keep a speaker's files together",
-                source.root.display(),
-                source.speakerless
-            );
-        }
-    }
-    let left_out = dataset.left_out();
-    if !left_out.is_empty() {
-        let list: Vec<String> = left_out.iter().map(|(l, n)| format!("{l} {n}")).collect();
-        log::info!(
-            "left out (not one of the five classes): {}",
-            list.join(", ")
-        );
-    }
-    log::info!(
-        "{} files from {} speakers",
-        dataset.items.len(),
-        dataset.speakers()
-    );
-
-    let front = FrontEnd {
-        floor_dbfs: args.floor,
-        ..FrontEnd::DEFAULT
-    };
-    if let Some(problem) = front.problem() {
-        bail!("--floor: {problem}");
-    }
+    let options = options(&args)?;
     let tests = super::conditions(&args.test_conditions, "--test-condition")?;
+    let dataset = corpus::load_all(&args.data)?;
+    describe(&dataset, args.grouping);
     let cache = Cache::new(args.cache.clone().unwrap_or_else(Cache::default_dir));
-    let options = Options {
-        set: args.set,
-        windowing,
-        front: (args.front_end == FrontEndArg::Level).then_some(front),
-        min_voiced: args.min_voiced,
-        folds: args.folds,
-        grouping: args.grouping,
-        model: CnnConfig::new(args.set.dimension())
-            .with_layout(args.layout)
-            .with_filters(usize::from(args.filters))
-            .with_dropout(args.dropout),
-        fit: FitConfig {
-            epochs: args.epochs,
-            patience: args.patience,
-            batch: args.batch,
-            learning_rate: args.learning_rate,
-            class_weights: args.class_weights == ClassWeights::Balanced,
-            label_smoothing: args.label_smoothing,
-            seed: args.seed,
-        },
-        members: args.ensemble,
-    };
     let started = Instant::now();
     let (mut files, skipped, mut hits) =
         dataset::features(&dataset.items, options.recipe(), &cache);
@@ -257,33 +175,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let cv = cross_validate(&files, &fold_of, &tests, &options, &device)?;
     let cv_s = started.elapsed().as_secs_f64();
-    if args.grouping == Grouping::None {
-        log::warn!("--grouping none: speakers appear in training and test folds, so these figures overstate accuracy on new speakers");
-    }
-    serd::logging::report(&cv.utterance.table());
-    if let (Some(acc), Some(uar)) = (cv.accuracy, cv.uar) {
-        serd::logging::report(&format!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds));
-    }
-    if !cv.conditions.is_empty() {
-        serd::logging::report(&super::eval::condition_table(
-            &cv.utterance,
-            &cv.conditions
-                .iter()
-                .map(|c| (c.condition.as_str(), &c.utterance))
-                .collect::<Vec<_>>(),
-        ));
-    }
-    let calibration = &cv.calibration;
-    serd::logging::report(&format!(
-        "calibration: temperature {:.2} per window, {:.2} per file; window ECE {:.3} -> {:.3}, \
-         file ECE {:.3} -> {:.3}",
-        calibration.temperature,
-        calibration.file_temperature,
-        calibration.window_before.ece,
-        calibration.window_after.ece,
-        calibration.utterance_before.ece,
-        calibration.utterance_after.ece
-    ));
+    log_figures(&cv, cv_s, &args);
 
     let skipped_json = dataset::skipped_report(&dataset, &skipped);
     let report = Report {
@@ -300,17 +192,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (None, 0.0)
     } else {
         let started = Instant::now();
-        let all: Vec<&Labelled> = files.iter().collect();
-        let progress = dataset::bar(args.epochs as u64, "final model, epoch");
-        let (mut predictor, log) =
-            train::train_one(&all, &options, &device, &mut |epoch, loss| {
-                progress.set_position(epoch as u64);
-                progress.set_message(format!("validation loss {loss:.3}"));
-            })?;
-        progress.finish_and_clear();
-        predictor.set_temperatures(cv.calibration.temperature, cv.calibration.file_temperature);
-        ModelDir::save(&dir, &predictor.info, predictor.models())
-            .with_context(|| format!("{}: cannot write the model", args.out.display()))?;
+        let log = final_model(&files, &options, &device, &cv, &dir, &args)?;
         (Some(log), started.elapsed().as_secs_f64())
     };
 
@@ -337,7 +219,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             files: files.len(),
             speakers: dataset.speakers(),
             counts: dataset.counts(),
-            left_out,
+            left_out: dataset.left_out(),
         },
         cv: Cv {
             utterance: &report,
@@ -367,6 +249,44 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         serd_version: env!("CARGO_PKG_VERSION"),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
+    write_reports(&dir, &metrics, &cv, &args)?;
+    staged
+        .commit()
+        .with_context(|| format!("{}: cannot put the new model in place", args.out.display()))?;
+    super::print_json(&report)?;
+    log::info!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// The final model, on all data, with the cross-validated temperatures, saved into `dir`.
+fn final_model(
+    files: &[Labelled],
+    options: &Options,
+    device: &Device,
+    cv: &train::CvReport,
+    dir: &Path,
+    args: &TrainArgs,
+) -> anyhow::Result<Vec<FitLog>> {
+    let all: Vec<&Labelled> = files.iter().collect();
+    let progress = dataset::bar(args.epochs as u64, "final model, epoch");
+    let (mut predictor, log) = train::train_one(&all, options, device, &mut |epoch, loss| {
+        progress.set_position(epoch as u64);
+        progress.set_message(format!("validation loss {loss:.3}"));
+    })?;
+    progress.finish_and_clear();
+    predictor.set_temperatures(cv.calibration.temperature, cv.calibration.file_temperature);
+    ModelDir::save(dir, &predictor.info, predictor.models())
+        .with_context(|| format!("{}: cannot write the model", args.out.display()))?;
+    Ok(log)
+}
+
+/// `metrics.json`, the confusion and reliability PNGs and `MODEL_CARD.md`, into `dir`.
+fn write_reports(
+    dir: &Path,
+    metrics: &Metrics,
+    cv: &train::CvReport,
+    args: &TrainArgs,
+) -> anyhow::Result<()> {
     let cannot_write = |name: &str| format!("{}: cannot write", args.out.join(name).display());
     let write = |name: &str, text: String| -> anyhow::Result<()> {
         std::fs::write(dir.join(name), text).with_context(|| cannot_write(name))
@@ -391,13 +311,130 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         &format!("{title}: reliability"),
     )
     .with_context(|| cannot_write("reliability.png"))?;
-    write("MODEL_CARD.md", super::card::model_card(&metrics))?;
-    staged
-        .commit()
-        .with_context(|| format!("{}: cannot put the new model in place", args.out.display()))?;
-    super::print_json(&report)?;
-    log::info!("wrote {}", args.out.display());
+    write("MODEL_CARD.md", super::card::model_card(metrics))?;
     Ok(())
+}
+
+/// The training options from the command line, every value checked.
+fn options(args: &TrainArgs) -> anyhow::Result<Options> {
+    if args.batch == 0 || args.epochs == 0 || args.ensemble == 0 {
+        bail!("--batch, --epochs and --ensemble must be at least 1");
+    }
+    if !(0.0..1.0).contains(&args.dropout) {
+        bail!(
+            "--dropout must be at least 0 and below 1, not {}",
+            args.dropout
+        );
+    }
+    if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
+        bail!(
+            "--learning-rate must be a positive number, not {}",
+            args.learning_rate
+        );
+    }
+    if !(0.0..1.0).contains(&args.label_smoothing) {
+        bail!(
+            "--label-smoothing is a share from 0 up to (not including) 1, not {}",
+            args.label_smoothing
+        );
+    }
+    if !(0.0..=1.0).contains(&args.min_voiced) {
+        bail!(
+            "--min-voiced is a share between 0 and 1, not {}",
+            args.min_voiced
+        );
+    }
+    let windowing = windowing(args.window, args.hop)?;
+    let front = FrontEnd {
+        floor_dbfs: args.floor,
+        ..FrontEnd::DEFAULT
+    };
+    if let Some(problem) = front.problem() {
+        bail!("--floor: {problem}");
+    }
+    Ok(Options {
+        set: args.set,
+        windowing,
+        front: (args.front_end == FrontEndArg::Level).then_some(front),
+        min_voiced: args.min_voiced,
+        folds: args.folds,
+        grouping: args.grouping,
+        model: CnnConfig::new(args.set.dimension())
+            .with_layout(args.layout)
+            .with_filters(usize::from(args.filters))
+            .with_dropout(args.dropout),
+        fit: FitConfig {
+            epochs: args.epochs,
+            patience: args.patience,
+            batch: args.batch,
+            learning_rate: args.learning_rate,
+            class_weights: args.class_weights == ClassWeights::Balanced,
+            label_smoothing: args.label_smoothing,
+            seed: args.seed,
+        },
+        members: args.ensemble,
+    })
+}
+
+/// What the data sources hold and what will not be used, on stderr.
+fn describe(dataset: &corpus::Dataset, grouping: Grouping) {
+    for problem in dataset.problems() {
+        log::warn!("{}: {} (skipped)", problem.path.display(), problem.error);
+    }
+    for source in dataset.sources.iter().filter(|s| s.speakerless > 0) {
+        if grouping == Grouping::Speaker {
+            log::warn!(
+                "{}: {} files have no speaker, so each counts as its own speaker and grouped \
+                 folds cannot keep a speaker's files together",
+                source.root.display(),
+                source.speakerless
+            );
+        }
+    }
+    let left_out = dataset.left_out();
+    if !left_out.is_empty() {
+        let list: Vec<String> = left_out.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        log::info!(
+            "left out (not one of the five classes): {}",
+            list.join(", ")
+        );
+    }
+    log::info!(
+        "{} files from {} speakers",
+        dataset.items.len(),
+        dataset.speakers()
+    );
+}
+
+/// The cross-validated figures on stderr.
+fn log_figures(cv: &train::CvReport, cv_s: f64, args: &TrainArgs) {
+    if args.grouping == Grouping::None {
+        log::warn!("--grouping none: speakers appear in training and test folds, so these figures overstate accuracy on new speakers");
+    }
+    serd::logging::report(&cv.utterance.table());
+    if let (Some(acc), Some(uar)) = (cv.accuracy, cv.uar) {
+        serd::logging::report(&format!("per fold: accuracy {acc:.3}, UAR {uar:.3} (mean ± std over {} folds); cross-validation took {cv_s:.1} s", args.folds));
+    }
+    if !cv.conditions.is_empty() {
+        serd::logging::report(&super::eval::condition_table(
+            &cv.utterance,
+            &cv.conditions
+                .iter()
+                .map(|c| (c.condition.as_str(), &c.utterance))
+                .collect::<Vec<_>>(),
+        ));
+    }
+    let calibration = &cv.calibration;
+    serd::logging::report(&format!(
+        "calibration: temperature {:.2} per window, {:.2} per file; window ECE {:.3} -> {:.3}, \
+         file ECE {:.3} -> {:.3}",
+        calibration.temperature,
+        calibration.file_temperature,
+        calibration.window_before.ece,
+        calibration.window_after.ece,
+        calibration.utterance_before.ece,
+        calibration.utterance_after.ece
+    ));
 }
 
 /// `--out` is replaced whole by the new model folder, so it must be new, empty or a model folder
