@@ -7,8 +7,8 @@
 use crossbeam_channel::{Receiver, Sender};
 
 use super::events::{EmotionEvent, End, Event};
+use super::functionals::WindowMsg;
 use super::tap::Counters;
-use super::windows::WindowMsg;
 use super::{Pace, Sent};
 use crate::features::Window;
 use crate::labels::Probs;

@@ -1,10 +1,10 @@
 //! The first link of the chain: blocks of interleaved samples from the audio callback (or the
-//! file replay standing in for it) to the capture thread.
+//! file replay standing in for it) to the resampler thread.
 //!
 //! The audio callback must never block, lock or allocate. Its blocks therefore come from a fixed
 //! pool of buffers allocated up front that circulate between two bounded channels: the
 //! [`Writer`] takes a free buffer (`try_recv`), copies the device's samples into it (within its
-//! capacity: no allocation) and `try_send`s it on; the capture thread hands it back through
+//! capacity: no allocation) and `try_send`s it on; the resampler thread hands it back through
 //! [`Input::recycle`]. When no buffer is free, because the chain behind is slower than the
 //! device, the samples are dropped and counted, and memory stays what it was.
 
@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 pub const BUFFER_SAMPLES: usize = 4096;
 /// Buffers in the pool: at 48 kHz stereo, about 2.7 s of audio in flight.
 pub const POOL: usize = 64;
-/// How often the capture thread looks for blocks when there are none.
+/// How often the resampler thread looks for blocks when there are none.
 pub const POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Interleaved samples as the device delivered them, converted to f32.
@@ -48,7 +48,7 @@ pub struct Writer {
     rate: u32,
 }
 
-/// The consuming end, owned by the capture thread.
+/// The consuming end, owned by the resampler thread.
 pub struct Input {
     full: Receiver<InputMsg>,
     free: Sender<Vec<f32>>,
@@ -82,7 +82,7 @@ pub fn link() -> (Writer, Input) {
     )
 }
 
-/// The capture thread is gone: nothing more can be delivered.
+/// The resampler thread is gone: nothing more can be delivered.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Closed;
 
@@ -159,7 +159,7 @@ impl Writer {
 
     /// Ends the stream (from a source's control thread, never from the callback).
     pub fn end(&self) {
-        // An error means the capture thread is gone already.
+        // An error means the resampler thread is gone already.
         let _ = self.full.send(InputMsg::End);
     }
 }

@@ -309,7 +309,7 @@ fn open(
             let _ = thread.join();
             Err(e)
         }
-        Err(_) => Err(MicError::Host("the capture thread stopped".into())),
+        Err(_) => Err(MicError::Host("the resampler thread stopped".into())),
     }
 }
 

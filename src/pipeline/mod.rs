@@ -1,7 +1,7 @@
 //! `serd listen`: the real-time chain, and the supervisor that runs it.
 //!
 //! ```text
-//! source (cpal callback | file replay) ─[input: pooled blocks]─▶ serd-capture (mono, 16 kHz)
+//! source (cpal callback | file replay) ─[input: pooled blocks]─▶ serd-resample (mono, 16 kHz)
 //!   ─[AudioMsg]─▶ serd-features (openSMILE) ─[WindowMsg]─▶ serd-infer (scaler, CNN)
 //!   ─[Event]─▶ serd-emit (JSON Lines on stdout) ─▶ tap (`--serve`, optional)
 //! ```
@@ -17,17 +17,17 @@
 //! windows are dropped (and counted in `end`) when the inference or the stdout reader is behind.
 //! A file replayed as fast as possible waits instead, so nothing is dropped.
 
-pub mod capture;
 pub mod device;
 pub mod emit;
 pub mod events;
+pub mod functionals;
 pub mod infer;
 pub mod input;
 pub mod mic;
 pub mod replay;
+pub mod resample;
 pub mod source;
 pub mod tap;
-pub mod windows;
 
 use std::io::{self, Write};
 use std::panic::AssertUnwindSafe;
@@ -113,7 +113,7 @@ mod tests {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
     Source,
-    Capture,
+    Resample,
     Features,
     Inference,
     Emitter,
@@ -123,7 +123,7 @@ impl Stage {
     fn name(self) -> &'static str {
         match self {
             Stage::Source => "audio input",
-            Stage::Capture => "resampler",
+            Stage::Resample => "resampler",
             Stage::Features => "feature extraction",
             Stage::Inference => "inference",
             Stage::Emitter => "output",
@@ -219,16 +219,16 @@ pub fn run(
     let (windows_tx, windows_rx) = crossbeam_channel::bounded(16);
     let (events_tx, events_rx) = crossbeam_channel::bounded(64);
     let mut threads = vec![
-        spawn("serd-capture", Stage::Capture, &status_tx, move |ready| {
+        spawn("serd-resample", Stage::Resample, &status_tx, move |ready| {
             ready();
-            capture::run(input, audio_tx, meter).map_err(|e| e.to_string())
+            resample::run(input, audio_tx, meter).map_err(|e| e.to_string())
         }),
         spawn("serd-features", Stage::Features, &status_tx, move |ready| {
             let extractor = Extractor::new(info.features, info.windowing(), Threads::One)
                 .map_err(|e| e.to_string())?
                 .with_front_end(info.front_end);
             ready();
-            windows::run(extractor, audio_rx, windows_tx, pace, &counters)
+            functionals::run(extractor, audio_rx, windows_tx, pace, &counters)
                 .map_err(|e| e.to_string())
         }),
         spawn("serd-infer", Stage::Inference, &status_tx, move |ready| {

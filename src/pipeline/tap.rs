@@ -1,6 +1,6 @@
 //! A second way out of the chain besides stdout (`serd listen --serve`).
 //!
-//! The emitter hands every line it wrote to the tap, and the capture stage the input level ten
+//! The emitter hands every line it wrote to the tap, and the resampler stage the input level ten
 //! times a second. A tap must return at once: it runs on the chain's threads, so anything slow
 //! (a network client) sits behind a bounded queue of its own, dropping rather than waiting.
 

@@ -1,4 +1,4 @@
-//! The capture thread: device blocks → mono → 16 kHz, the rate openSMILE works at.
+//! The resampler thread: device blocks → mono → 16 kHz, the rate openSMILE works at.
 //!
 //! It is the same resampler as `serd extract`/`train` use on files (train/serve parity).
 //! Non-finite samples (a broken driver or file) become silence and are reported once: a bad

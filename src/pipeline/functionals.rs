@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
-use super::capture::AudioMsg;
+use super::resample::AudioMsg;
 use super::tap::Counters;
 use super::{Pace, Sent};
 use crate::features::{self, Extractor, Window, SAMPLE_RATE};
