@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
+use serde::Serialize;
 
 use crate::audio::decode::{AudioFile, DecodeError};
 use crate::audio::resample::{ResampleError, Resampler};
@@ -513,27 +514,29 @@ fn write_windows(
     for w in windows {
         match format {
             Format::Jsonl => {
-                write!(
-                    out,
-                    "{{\"file\":{},\"t_start\":{},\"t_end\":{},\"voiced\":{},\"features\":{{",
-                    json_string(&file),
-                    seconds(w.t_start),
-                    seconds(w.t_end),
-                    number(w.voiced)
-                )?;
-                for (i, (name, value)) in names.iter().zip(&w.features).enumerate() {
-                    let sep = if i == 0 { "" } else { "," };
-                    write!(out, "{sep}{}:{}", json_string(name), number(*value))?;
-                }
-                out.write_all(b"}}\n")?;
+                let record = Record {
+                    file: &file,
+                    t_start: microseconds(w.t_start),
+                    t_end: microseconds(w.t_end),
+                    voiced: w.voiced,
+                    features: Features {
+                        names,
+                        values: &w.features,
+                    },
+                };
+                record.serialize(&mut serde_json::Serializer::with_formatter(
+                    &mut *out,
+                    PlainNumbers,
+                ))?;
+                out.write_all(b"\n")?;
             }
             Format::Csv => {
                 write!(
                     out,
                     "{},{},{},{}",
                     csv_field(&file),
-                    seconds(w.t_start),
-                    seconds(w.t_end),
+                    microseconds(w.t_start),
+                    microseconds(w.t_end),
                     csv_number(w.voiced)
                 )?;
                 for value in &w.features {
@@ -554,32 +557,61 @@ fn write_csv_header(out: &mut dyn Write, names: &[String]) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("strings always serialise")
+/// One line of `--format jsonl`.
+#[derive(Serialize)]
+struct Record<'a> {
+    file: &'a str,
+    t_start: f64,
+    t_end: f64,
+    voiced: f32,
+    features: Features<'a>,
 }
 
-/// Shortest text that reads back as the same f32; `null` for NaN and infinities (not JSON).
-fn number(v: f32) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
+/// The functionals as a JSON object, name: value, in openSMILE's order.
+struct Features<'a> {
+    names: &'a [String],
+    values: &'a [f32],
+}
+
+impl Serialize for Features<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.names.len()))?;
+        for (name, value) in self.names.iter().zip(self.values) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
     }
 }
 
-/// A value in a CSV row: empty when not finite, which CSV readers (pandas, R, spreadsheets) take
-/// for a missing value.
+/// serde_json's compact JSON with numbers as Rust's `Display` writes them: the shortest text
+/// that reads back as the same value, without an exponent (`0.0000012`, `1`, `2.05`), as in the
+/// CSV. NaN and infinities are `null` (serde_json's rule), which JSON has no number for.
+struct PlainNumbers;
+
+impl serde_json::ser::Formatter for PlainNumbers {
+    fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        write!(writer, "{value}")
+    }
+
+    fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        write!(writer, "{value}")
+    }
+}
+
+/// A value in a CSV row: its `Display` text, empty when not finite, which CSV readers (pandas,
+/// R, spreadsheets) take for a missing value.
 fn csv_number(v: f32) -> String {
     if v.is_finite() {
-        number(v)
+        v.to_string()
     } else {
         String::new()
     }
 }
 
 /// Seconds to the microsecond, without float noise (2.0500000000000003 → 2.05).
-fn seconds(t: f64) -> String {
-    format!("{}", (t * 1e6).round() / 1e6)
+fn microseconds(t: f64) -> f64 {
+    (t * 1e6).round() / 1e6
 }
 
 fn csv_field(s: &str) -> String {
@@ -587,5 +619,44 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(format: Format, window: Window) -> String {
+        let names = ["a".to_string(), "b \"q\"".to_string(), "c".to_string()];
+        let mut out = Vec::new();
+        write_windows(
+            &mut out,
+            format,
+            Path::new("x,\"y\".wav"),
+            &[window],
+            &names,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rows_keep_numbers_plain_and_mark_what_is_not_a_number() {
+        let window = Window {
+            t_start: 0.1 + 0.2,
+            t_end: 2.0500000000000003,
+            voiced: f32::NAN,
+            features: vec![1.0, 1.2e-7, f32::INFINITY],
+        };
+        assert_eq!(
+            written(Format::Jsonl, window.clone()),
+            r#"{"file":"x,\"y\".wav","t_start":0.3,"t_end":2.05,"voiced":null,"features":{"a":1,"b \"q\"":0.00000012,"c":null}}"#
+                .to_string()
+                + "\n"
+        );
+        assert_eq!(
+            written(Format::Csv, window),
+            "\"x,\"\"y\"\".wav\",0.3,2.05,,1,0.00000012,\n"
+        );
     }
 }
