@@ -1,4 +1,9 @@
 //! CSV manifests: `path,label[,speaker]` rows naming files anywhere, with their own labels.
+//!
+//! The reader is serd's own ([`parse_csv`]), not the `csv` crate: measured with csv 1.4, that
+//! crate reads a quoted path with a blank before its opening quote (`9,anger, "a b .wav" ,x`) as
+//! text with the quotes in it, and an unterminated quote silently swallows the rest of the
+//! manifest into one field, where serd reports "unterminated quoted field starting on line N".
 
 use super::*;
 

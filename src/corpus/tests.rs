@@ -286,6 +286,72 @@ fn folder_loops_through_symbolic_links_are_searched_once() {
     assert!(source.problems.is_empty(), "{:?}", source.problems);
 }
 
+/// Two links to one folder (not up the tree): its files are found once.
+#[test]
+fn a_folder_reached_through_two_links_is_searched_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let shared = tempfile::tempdir().unwrap();
+    touch(shared.path(), "03-01-01-01-01-01-01.wav");
+    std::os::unix::fs::symlink(shared.path(), root.join("Actor_01")).unwrap();
+    std::os::unix::fs::symlink(shared.path(), root.join("Actor_01_again")).unwrap();
+    let found = scan(root).unwrap();
+    assert_eq!(found.audio.len(), 1, "{:?}", found.audio);
+}
+
+/// Hidden entries are skipped (macOS's `._NAME.wav` forks, hidden folders); a folder nested
+/// deeper than the limit and a broken link to an audio file are problems, not silence.
+#[test]
+fn walking_skips_hidden_entries_and_reports_deep_folders_and_broken_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let kept = touch(root, "Actor_01/03-01-01-01-01-01-01.wav");
+    touch(root, "Actor_01/._03-01-02-01-01-01-01.wav");
+    touch(root, ".cache/03-01-03-01-01-01-01.wav");
+    let deep: Vec<String> = (0..MAX_DEPTH).map(|i| format!("d{i}")).collect();
+    touch(
+        root,
+        &format!("{}/03-01-05-01-01-01-02.wav", deep.join("/")),
+    );
+    touch(
+        root,
+        &format!(
+            "{}/03-01-05-01-01-01-03.wav",
+            deep[..MAX_DEPTH - 1].join("/")
+        ),
+    );
+    let broken = root.join("Actor_01/03-01-04-01-01-01-01.wav");
+    std::os::unix::fs::symlink("nowhere.wav", &broken).unwrap();
+    touch(root, "list.csv");
+    touch(root, "Actor_01/notes.csv");
+
+    let found = scan(root).unwrap();
+    assert_eq!(
+        found.audio,
+        vec![
+            kept,
+            root.join(deep[..MAX_DEPTH - 1].join("/"))
+                .join("03-01-05-01-01-01-03.wav"),
+        ]
+    );
+    assert_eq!(found.manifests, vec![root.join("list.csv")]);
+    let problems: Vec<(PathBuf, String)> = found
+        .problems
+        .iter()
+        .map(|p| (p.path.clone(), p.error.clone()))
+        .collect();
+    assert_eq!(
+        problems,
+        vec![
+            (broken, "no such file".to_string()),
+            (
+                root.join(deep.join("/")),
+                format!("folder nested more than {MAX_DEPTH} deep; not searched")
+            ),
+        ]
+    );
+}
+
 #[test]
 fn shemo_with_original_json_array() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,85 +17,75 @@ pub(super) struct Scan {
     pub(super) problems: Vec<Skipped>,
 }
 
+/// Walks the folder with `walkdir`, following symbolic links. Each folder is searched once, by
+/// its canonical path: a link back up the tree (walkdir reports it as a loop) or two links to one
+/// folder do not repeat its files. Hidden entries (including the `._NAME.wav` resource forks macOS
+/// leaves in archives) are skipped. An unreadable root is an error; an unreadable folder below it,
+/// a broken link to an audio file, and a folder nested deeper than [`MAX_DEPTH`] are problems.
 pub(super) fn scan(root: &Path) -> Result<Scan, CorpusError> {
     let mut found = Scan {
         audio: Vec::new(),
         manifests: Vec::new(),
         problems: Vec::new(),
     };
-    let mut stack = vec![(root.to_path_buf(), 0usize)];
-    // Folders already searched, by canonical path: a symbolic link back up the tree (or two links
-    // to one folder) is searched once, not once per path that reaches it.
     let mut visited = std::collections::HashSet::new();
-    while let Some((dir, depth)) = stack.pop() {
-        if let Ok(canonical) = fs::canonicalize(&dir) {
-            if !visited.insert(canonical) {
-                continue;
+    let walk = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .max_depth(MAX_DEPTH)
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') {
+                return false;
             }
-        }
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if depth == 0 => {
-                return Err(CorpusError::Read {
-                    path: dir,
-                    source: e,
-                })
-            }
+            // A folder reached again through another link is not searched again.
+            !e.file_type().is_dir()
+                || fs::canonicalize(e.path()).map_or(true, |c| visited.insert(c))
+        });
+    for entry in walk {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.loop_ancestor().is_some() => continue,
             Err(e) => {
-                found.problems.push(Skipped {
-                    path: dir,
-                    error: format!("cannot read folder: {e}"),
-                });
+                let path = e.path().unwrap_or(root).to_path_buf();
+                let io = e.io_error().map_or_else(
+                    || io::Error::other(e.to_string()),
+                    |io| io::Error::new(io.kind(), io.to_string()),
+                );
+                if e.depth() == 0 {
+                    return Err(CorpusError::Read { path, source: io });
+                }
+                if has_extension(&path, &AUDIO_EXTENSIONS) {
+                    found.problems.push(Skipped {
+                        error: describe_io(&io),
+                        path,
+                    });
+                } else if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+                    found.problems.push(Skipped {
+                        path,
+                        error: format!("cannot read folder: {io}"),
+                    });
+                }
                 continue;
             }
         };
-        for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => {
-                    found.problems.push(Skipped {
-                        path: dir.clone(),
-                        error: format!("cannot read folder: {e}"),
-                    });
-                    continue;
-                }
-            };
-            // Hidden files include the `._NAME.wav` resource forks macOS leaves in archives.
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
+        let path = entry.path();
+        if entry.file_type().is_dir() {
+            if entry.depth() == MAX_DEPTH {
+                found.problems.push(Skipped {
+                    path: path.to_path_buf(),
+                    error: format!("folder nested more than {MAX_DEPTH} deep; not searched"),
+                });
             }
-            let path = entry.path();
-            // Follows symbolic links (each folder once, by its canonical path).
-            let meta = match fs::metadata(&path) {
-                Ok(meta) => meta,
-                Err(e) => {
-                    if has_extension(&path, &AUDIO_EXTENSIONS) {
-                        found.problems.push(Skipped {
-                            path,
-                            error: describe_io(&e),
-                        });
-                    }
-                    continue;
-                }
-            };
-            if meta.is_dir() {
-                if depth + 1 < MAX_DEPTH {
-                    stack.push((path, depth + 1));
-                } else {
-                    found.problems.push(Skipped {
-                        path,
-                        error: format!("folder nested more than {MAX_DEPTH} deep; not searched"),
-                    });
-                }
-            } else if has_extension(&path, &AUDIO_EXTENSIONS) {
-                found.audio.push(path);
-            } else if depth == 0 && has_extension(&path, &["csv"]) {
-                found.manifests.push(path);
-            }
+        } else if has_extension(path, &AUDIO_EXTENSIONS) {
+            found.audio.push(path.to_path_buf());
+        } else if entry.depth() == 1 && has_extension(path, &["csv"]) {
+            found.manifests.push(path.to_path_buf());
         }
     }
+    // walkdir lists folders in the file system's order.
     found.audio.sort();
     found.manifests.sort();
+    found.problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(found)
 }
 
