@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod model;
 pub mod opensmile;
 pub mod pipeline;
+pub mod plot;
 pub mod predict;
 pub mod quiet;
 pub mod rng;
