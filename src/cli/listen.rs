@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use serd::backend::Backend;
-use serd::pipeline::{self, mic, Options, Source, Tap};
+use serd::pipeline::{self, mic, AudioInput, Options, Tap};
 use serd::serve::{self, Server};
 
 /// Listen to the microphone (or replay a file) and print the emotion heard as it is spoken.
@@ -67,11 +67,11 @@ pub struct ListenArgs {
 pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     args.stdin.apply();
     let source = match args.input {
-        Some(path) => Source::File {
+        Some(path) => AudioInput::File {
             path,
             realtime: args.realtime,
         },
-        None => Source::Mic {
+        None => AudioInput::Mic {
             device: args.device,
         },
     };

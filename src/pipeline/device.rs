@@ -21,7 +21,7 @@ pub trait CaptureDevice {
     type Error;
 
     /// Opens the device and starts its thread, which waits for [`Control::Start`].
-    fn open(self, writer: Writer, status: Sender<Status>) -> Result<SourceHandle, Self::Error>;
+    fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, Self::Error>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Control {
 }
 
 /// A running source.
-pub struct SourceHandle {
+pub struct DeviceHandle {
     /// `mic:NAME` or `file:PATH`.
     pub name: String,
     /// Sample rate of the device or file.
@@ -42,15 +42,15 @@ pub struct SourceHandle {
     thread: JoinHandle<()>,
 }
 
-impl SourceHandle {
+impl DeviceHandle {
     pub(super) fn new(
         name: String,
         rate: u32,
         live: bool,
         control: Sender<Control>,
         thread: JoinHandle<()>,
-    ) -> SourceHandle {
-        SourceHandle {
+    ) -> DeviceHandle {
+        DeviceHandle {
             name,
             rate,
             live,

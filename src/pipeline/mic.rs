@@ -16,7 +16,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{ErrorKind, FromSample, SampleFormat, SizedSample};
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::device::{CaptureDevice, Control, SourceHandle};
+use super::device::{CaptureDevice, Control, DeviceHandle};
 use super::input::Writer;
 use super::{Stage, Status};
 use crate::quiet::quietly;
@@ -256,7 +256,7 @@ impl CaptureDevice for Microphone {
 
     /// Opens the device (so that its rate is known and errors come at once) and starts the mic
     /// thread, which plays the stream on [`Control::Start`].
-    fn open(self, writer: Writer, status: Sender<Status>) -> Result<SourceHandle, MicError> {
+    fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, MicError> {
         open(self.selector, writer, status)
     }
 }
@@ -265,7 +265,7 @@ fn open(
     selector: Option<String>,
     writer: Writer,
     status: Sender<Status>,
-) -> Result<SourceHandle, MicError> {
+) -> Result<DeviceHandle, MicError> {
     let (control_tx, control_rx) = crossbeam_channel::bounded(2);
     let (opened_tx, opened_rx) = crossbeam_channel::bounded(1);
     // cpal streams are not `Send` on every platform: the stream lives and dies on this thread.
@@ -298,7 +298,7 @@ fn open(
         })
         .expect("spawning a thread");
     match opened_rx.recv() {
-        Ok(Ok((name, rate))) => Ok(SourceHandle::new(
+        Ok(Ok((name, rate))) => Ok(DeviceHandle::new(
             format!("mic:{name}"),
             rate,
             true,

@@ -42,7 +42,7 @@ use crate::backend::{self, Backend, NoAdapter};
 use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
 use crate::predict::{ModelError, Predictor};
 use events::{End, Event, Start};
-pub use source::{Source, SourceError};
+pub use source::{AudioInput, AudioInputError};
 pub use tap::{Counters, Tap};
 
 /// How long the chain may take to drain after a stop request before serd exits anyway.
@@ -152,7 +152,7 @@ pub enum Error {
     #[error("{}: the model classifies whole files; listening needs a model trained with --window", .0.display())]
     NoWindow(PathBuf),
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(#[from] AudioInputError),
     #[error("{}: {message}", .stage.name())]
     Stage { stage: Stage, message: String },
 }
@@ -160,7 +160,7 @@ pub enum Error {
 /// `serd listen`'s settings.
 #[derive(Clone)]
 pub struct Options {
-    pub source: Source,
+    pub source: AudioInput,
     pub model: PathBuf,
     pub backend: Backend,
     /// A second way out besides stdout (`--serve`).
@@ -271,7 +271,7 @@ pub fn run(
 }
 
 fn supervise(
-    source: &device::SourceHandle,
+    source: &device::DeviceHandle,
     status: &Receiver<Status>,
     stop: &Receiver<()>,
 ) -> Result<Outcome, Error> {

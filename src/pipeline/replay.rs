@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use super::device::{CaptureDevice, Control, SourceHandle};
+use super::device::{CaptureDevice, Control, DeviceHandle};
 use super::input::Writer;
 use super::{Stage, Status};
 use crate::audio::decode::{AudioFile, DecodeError, STDIN};
@@ -29,7 +29,7 @@ pub struct ReplayError {
 impl CaptureDevice for Replay {
     type Error = ReplayError;
 
-    fn open(self, writer: Writer, status: Sender<Status>) -> Result<SourceHandle, ReplayError> {
+    fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, ReplayError> {
         open_file(&self.path, self.realtime, writer, status)
     }
 }
@@ -39,7 +39,7 @@ fn open_file(
     realtime: bool,
     writer: Writer,
     status: Sender<Status>,
-) -> Result<SourceHandle, ReplayError> {
+) -> Result<DeviceHandle, ReplayError> {
     let file_error = |source| ReplayError {
         path: path.to_path_buf(),
         source,
@@ -61,7 +61,7 @@ fn open_file(
             let _ = status.send(status_msg);
         })
         .expect("spawning a thread");
-    Ok(SourceHandle::new(
+    Ok(DeviceHandle::new(
         if path == Path::new(STDIN) {
             "stdin".to_string()
         } else {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crossbeam_channel::Sender;
 
 use super::device::CaptureDevice;
-pub use super::device::SourceHandle;
+pub use super::device::DeviceHandle;
 use super::input::Writer;
 use super::mic::{MicError, Microphone};
 use super::replay::{Replay, ReplayError};
@@ -15,7 +15,7 @@ use super::Status;
 
 /// What `serd listen` listens to.
 #[derive(Clone, Debug)]
-pub enum Source {
+pub enum AudioInput {
     /// An input device: the default one, or the first whose name or id contains the text, or
     /// the one with that index in `serd devices`.
     Mic { device: Option<String> },
@@ -25,7 +25,7 @@ pub enum Source {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub enum AudioInputError {
     #[error(transparent)]
     Mic(#[from] MicError),
     #[error(transparent)]
@@ -34,16 +34,16 @@ pub enum SourceError {
 
 /// Opens the source and starts its thread, which waits for the supervisor's start.
 pub fn open(
-    source: &Source,
+    source: &AudioInput,
     writer: Writer,
     status: Sender<Status>,
-) -> Result<SourceHandle, SourceError> {
+) -> Result<DeviceHandle, AudioInputError> {
     Ok(match source {
-        Source::Mic { device } => Microphone {
+        AudioInput::Mic { device } => Microphone {
             selector: device.clone(),
         }
         .open(writer, status)?,
-        Source::File { path, realtime } => Replay {
+        AudioInput::File { path, realtime } => Replay {
             path: path.clone(),
             realtime: *realtime,
         }
