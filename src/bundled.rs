@@ -1,7 +1,7 @@
 //! The bundled model (`models/default`), embedded in the binary by `build.rs`: an installed or
 //! moved `serd` needs no source tree. The first use writes it to the cache folder (as the
 //! openSMILE files are, [`crate::files::unpack_once`]), under a name that is a hash of its
-//! content, where [`crate::predict::ModelDir::load`] reads it like any model directory.
+//! content, where [`crate::model_dir::ModelDir::load`] reads it like any model directory.
 
 use std::io;
 use std::path::PathBuf;

@@ -28,14 +28,15 @@ pub mod files;
 pub mod folds;
 #[cfg(test)]
 mod fuzz;
+pub mod inference;
 pub mod labels;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod model_dir;
 pub mod opensmile;
 pub mod pipeline;
 pub mod plot;
-pub mod predict;
 pub mod quiet;
 pub mod rng;
 pub mod scaler;

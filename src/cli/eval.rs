@@ -12,9 +12,9 @@ use serd::cache::Cache;
 use serd::calibration::Reliability;
 use serd::corpus;
 use serd::dataset::{self, Labelled};
+use serd::inference::{argmax, Predictor};
 use serd::labels::Emotion;
 use serd::metrics::{Confusion, Report};
-use serd::predict::{argmax, Predictor};
 
 /// Seed of the conditioned copies `eval` makes: the same command gives the same figures.
 const EVAL_SEED: u64 = 0xE7A1;

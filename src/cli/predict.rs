@@ -12,8 +12,8 @@ use serd::backend::{self, Backend};
 use serde::Serialize;
 
 use serd::extract::{model_stream, threads_per_file};
+use serd::inference::{argmax, Predictor};
 use serd::labels::{Emotion, Probs};
-use serd::predict::{argmax, Predictor};
 
 /// Predict the emotion of audio files: one JSON object per file on stdout,
 /// {"file","label","confidence","probs":{class: probability}}, in the order given.

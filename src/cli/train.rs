@@ -18,8 +18,8 @@ use serd::files::Staged;
 use serd::folds::Grouping;
 use serd::metrics::Report;
 use serd::model::{CnnConfig, Layout};
+use serd::model_dir::ModelDir;
 use serd::plot::{write_confusion_png, write_reliability_png};
-use serd::predict::ModelDir;
 use serd::train::fit::{FitConfig, FitLog};
 use serd::train::{self, Options};
 

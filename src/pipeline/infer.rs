@@ -11,8 +11,8 @@ use super::functionals::WindowMsg;
 use super::tap::Counters;
 use super::{Pace, Sent};
 use crate::features::Window;
+use crate::inference::{argmax, Predictor};
 use crate::labels::Probs;
-use crate::predict::{argmax, Predictor};
 
 /// Most windows classified in one forward pass.
 const BATCH: usize = 32;

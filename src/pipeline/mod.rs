@@ -40,7 +40,8 @@ use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 
 use crate::backend::{self, Backend, NoAdapter};
 use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
-use crate::predict::{ModelError, Predictor};
+use crate::inference::Predictor;
+use crate::model_dir::ModelError;
 use events::{End, Event, Start};
 pub use source::{AudioInput, AudioInputError};
 pub use tap::{Counters, Tap};
