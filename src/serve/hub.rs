@@ -7,8 +7,9 @@
 //! last minutes at once.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -18,8 +19,11 @@ use crate::pipeline::{Counters, Tap};
 
 /// Events kept for clients that join late: five minutes at the bundled model's 1 s hop.
 pub const BACKLOG: usize = 300;
-/// Items one client may have waiting before its new items are dropped.
+/// Items one client may have waiting before its new items are dropped. Levels are only queued
+/// while more than half of it is free, so that they never crowd out events.
 pub const QUEUE: usize = 64;
+/// Clients served at once; more are refused (503).
+pub const MAX_CLIENTS: usize = 64;
 
 /// What a client receives.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +63,8 @@ struct State {
     emotions: u64,
     silences: u64,
     ended: bool,
+    /// The `end` event, for clients whose queue was full when it came.
+    end: Option<(u64, Arc<str>)>,
     next_client: u64,
     clients: Vec<Client>,
     clients_served: u64,
@@ -66,12 +72,27 @@ struct State {
     departed_dropped: u64,
 }
 
+impl State {
+    /// No more items: dropping the senders ends each feed after what is queued. The clients'
+    /// drops stay counted.
+    fn end_feeds(&mut self) {
+        self.ended = true;
+        self.departed_dropped += self.clients.iter().map(|c| c.dropped).sum::<u64>();
+        self.clients.clear();
+    }
+}
+
 /// The hub: one per `listen --serve`, shared by the chain (as its [`Tap`]) and the server.
 pub struct Hub {
     address: String,
+    /// Names this run in event ids, so that a page left open across a restart of serd does not
+    /// take the new run's events for ones it has seen.
+    run: String,
     started: Instant,
     state: Mutex<State>,
     counters: OnceLock<Arc<Counters>>,
+    /// WebSocket feeds still delivering (the server waits for them at exit).
+    feeds: Arc<AtomicUsize>,
 }
 
 /// A client's feed: what was there when it joined, then its queue. Leaves the hub when dropped.
@@ -80,21 +101,54 @@ pub struct Subscription {
     id: u64,
     pending: VecDeque<Item>,
     rx: mpsc::Receiver<Item>,
+    /// The last event delivered.
+    last_seq: Option<u64>,
 }
 
 impl Subscription {
-    /// The next item; `None` once the stream has ended and everything was delivered.
+    /// The next item; `None` once the stream has ended and everything was delivered. The `end`
+    /// event always comes last, even when the queue was full as it came.
     pub async fn next(&mut self) -> Option<Item> {
-        match self.pending.pop_front() {
+        let item = match self.pending.pop_front() {
             Some(item) => Some(item),
-            None => self.rx.recv().await,
+            None => match self.rx.recv().await {
+                Some(item) => Some(item),
+                None => {
+                    let end = self.hub.lock().end.clone();
+                    end.filter(|(seq, _)| self.last_seq.is_none_or(|last| last < *seq))
+                        .map(|(seq, line)| Item::Event { seq, line })
+                }
+            },
+        };
+        if let Some(Item::Event { seq, .. }) = &item {
+            self.last_seq = Some(*seq);
         }
+        item
     }
 
     pub fn id(&self) -> u64 {
         self.id
     }
+
+    /// Counts this feed as delivering until the guard is dropped.
+    pub fn feed_guard(&self) -> FeedGuard {
+        self.hub.feeds.fetch_add(1, Ordering::AcqRel);
+        FeedGuard(self.hub.feeds.clone())
+    }
 }
+
+/// See [`Subscription::feed_guard`].
+pub struct FeedGuard(Arc<AtomicUsize>);
+
+impl Drop for FeedGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// [`MAX_CLIENTS`] are connected already.
+#[derive(Debug)]
+pub struct Full;
 
 impl Drop for Subscription {
     fn drop(&mut self) {
@@ -148,12 +202,35 @@ pub struct ClientHealth {
 impl Hub {
     /// A hub whose clients reach it at `address` (`http://HOST:PORT/`).
     pub fn new(address: String) -> Hub {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         Hub {
             address,
+            run: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id()) << 32),
             started: Instant::now(),
             state: Mutex::new(State::default()),
             counters: OnceLock::new(),
+            feeds: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// The SSE id of event `seq`: `RUN-SEQ`.
+    pub fn event_id(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.run)
+    }
+
+    /// The event a reconnecting client last saw, from its `Last-Event-ID`; `None` for another
+    /// run's id (a page left open while serd restarted) or one not given out yet.
+    pub fn seen(&self, last_event_id: &str) -> Option<u64> {
+        let (run, seq) = last_event_id.trim().split_once('-')?;
+        let seq: u64 = seq.parse().ok()?;
+        (run == self.run && seq < self.lock().next_seq).then_some(seq)
+    }
+
+    /// The count of WebSocket feeds still delivering.
+    pub fn websocket_feeds(&self) -> Arc<AtomicUsize> {
+        self.feeds.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -168,9 +245,12 @@ impl Hub {
         kind: Kind,
         peer: String,
         after_seq: Option<u64>,
-    ) -> Subscription {
+    ) -> Result<Subscription, Full> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let mut state = self.lock();
+        if state.clients.len() >= MAX_CLIENTS {
+            return Err(Full);
+        }
         let id = state.next_client;
         state.next_client += 1;
         state.clients_served += 1;
@@ -205,19 +285,24 @@ impl Hub {
             });
         }
         drop(state);
-        Subscription {
+        Ok(Subscription {
             hub: self.clone(),
             id,
             pending,
             rx,
-        }
+            last_seq: after_seq,
+        })
     }
 
     /// Queues an item for every client that wants it, counting what a full queue refuses.
     fn publish(state: &mut State, item: &Item) {
+        let mut departed = 0;
         state.clients.retain_mut(|client| {
-            if client.kind == Kind::WebSocket && matches!(item, Item::Level(_)) {
-                return true;
+            if let Item::Level(_) = item {
+                // Levels are transient: skipped, not counted, when events could be crowded out.
+                if client.kind == Kind::WebSocket || client.tx.capacity() <= QUEUE / 2 {
+                    return true;
+                }
             }
             match client.tx.try_send(item.clone()) {
                 Ok(()) => {
@@ -229,9 +314,13 @@ impl Hub {
                     true
                 }
                 // The client's task is gone; its Subscription's drop may not have run yet.
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    departed += client.dropped;
+                    false
+                }
             }
         });
+        state.departed_dropped += departed;
     }
 
     pub fn health(&self) -> Health {
@@ -268,9 +357,7 @@ impl Hub {
 
     /// Ends every client's feed once its queue is delivered (the stream is over, or serd stops).
     pub fn close(&self) {
-        let mut state = self.lock();
-        state.ended = true;
-        state.clients.clear();
+        self.lock().end_feeds();
     }
 }
 
@@ -306,10 +393,9 @@ impl Tap for Hub {
             }
         }
         Hub::publish(&mut state, &Item::Event { seq, line });
-        if matches!(event, Event::End(_)) {
-            state.ended = true;
-            // Dropping the senders ends each feed after what is queued.
-            state.clients.clear();
+        if let Event::End(_) = event {
+            state.end = state.backlog.back().cloned();
+            state.end_feeds();
         }
     }
 
@@ -355,8 +441,8 @@ mod tests {
     #[test]
     fn a_client_that_never_reads_loses_only_its_own_items_and_the_publisher_never_waits() {
         let hub = Arc::new(Hub::new("http://x/".into()));
-        let mut reader = hub.subscribe(Kind::Sse, "a".into(), None);
-        let stuck = hub.subscribe(Kind::Sse, "b".into(), None);
+        let mut reader = hub.subscribe(Kind::Sse, "a".into(), None).unwrap();
+        let stuck = hub.subscribe(Kind::Sse, "b".into(), None).unwrap();
         let n = QUEUE * 3;
         let mut got = Vec::new();
         for i in 0..n {
@@ -410,10 +496,10 @@ mod tests {
             let (e, line) = silence(i as f64);
             hub.event(&e, &line);
         }
-        let mut sse = hub.subscribe(Kind::Sse, "s".into(), None);
-        let mut ws = hub.subscribe(Kind::WebSocket, "w".into(), None);
+        let mut sse = hub.subscribe(Kind::Sse, "s".into(), None).unwrap();
+        let mut ws = hub.subscribe(Kind::WebSocket, "w".into(), None).unwrap();
         // A reconnecting client that saw up to event 300 gets the rest only.
-        let mut again = hub.subscribe(Kind::Sse, "r".into(), Some(300));
+        let mut again = hub.subscribe(Kind::Sse, "r".into(), Some(300)).unwrap();
         hub.level(1.0, -20.0);
         let end = Event::End(End::default());
         hub.event(&end, &end.to_line());
@@ -441,7 +527,60 @@ mod tests {
             .collect();
         assert_eq!(again, (301..=BACKLOG as u64 + 6).collect::<Vec<_>>());
         // After the end, a new client gets the backlog and its feed ends.
-        let mut late = hub.subscribe(Kind::WebSocket, "l".into(), None);
+        let mut late = hub.subscribe(Kind::WebSocket, "l".into(), None).unwrap();
         assert_eq!(drain(&mut late).len(), 1 + BACKLOG);
+    }
+
+    #[test]
+    fn the_end_comes_last_even_to_a_full_queue_and_levels_never_crowd_out_events() {
+        let hub = Arc::new(Hub::new("http://x/".into()));
+        let mut slow = hub.subscribe(Kind::Sse, "slow".into(), None).unwrap();
+        // Levels stop at half the queue; events fill the rest, then are dropped.
+        for i in 0..QUEUE {
+            hub.level(i as f64, -30.0);
+        }
+        for i in 0..QUEUE {
+            let (e, line) = silence(i as f64);
+            hub.event(&e, &line);
+        }
+        let end = Event::End(End::default());
+        hub.event(&end, &end.to_line());
+        let got = drain(&mut slow);
+        let levels = got.iter().filter(|i| matches!(i, Item::Level(_))).count();
+        assert_eq!(levels, QUEUE / 2);
+        assert_eq!(got.len(), QUEUE + 1, "a full queue, then the end");
+        assert!(
+            matches!(got.last(), Some(Item::Event { line, .. }) if line.contains("\"end\"")),
+            "{:?}",
+            got.last()
+        );
+        assert!(hub.health().dropped.client_items > 0);
+    }
+
+    #[test]
+    fn reconnecting_clients_are_known_by_run_and_clients_are_capped() {
+        let hub = Arc::new(Hub::new("http://x/".into()));
+        let other = Hub::new("http://x/".into());
+        for i in 0..3 {
+            let (e, line) = silence(i as f64);
+            hub.event(&e, &line);
+        }
+        assert_eq!(hub.seen(&hub.event_id(1)), Some(1));
+        // Not given out yet, or given out by another run of serd.
+        assert_eq!(hub.seen(&hub.event_id(3)), None);
+        assert_ne!(hub.event_id(1), other.event_id(1));
+        assert_eq!(hub.seen(&other.event_id(1)), None);
+        assert_eq!(hub.seen("garbage"), None);
+
+        let clients: Vec<Subscription> = (0..MAX_CLIENTS)
+            .map(|i| hub.subscribe(Kind::Sse, i.to_string(), None).unwrap())
+            .collect();
+        assert!(hub
+            .subscribe(Kind::WebSocket, "one more".into(), None)
+            .is_err());
+        drop(clients);
+        assert!(hub
+            .subscribe(Kind::WebSocket, "room again".into(), None)
+            .is_ok());
     }
 }

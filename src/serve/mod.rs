@@ -16,9 +16,9 @@
 //!
 //! The server runs on a thread of its own (`serd-serve`) with a single-threaded tokio runtime;
 //! the chain reaches it only through the [`Hub`], as its [`crate::pipeline::Tap`]. There is no
-//! authentication: a server bound to loopback answers only requests addressed to loopback (no DNS
-//! rebinding), and `/ws` refuses browsers on other origins, so that a web page the user visits
-//! cannot listen in.
+//! authentication: serd answers only requests addressed to an IP address or `localhost` (a web
+//! page cannot rebind its own name to this machine), and `/ws` refuses browsers on other
+//! origins, so that a web page the user visits cannot listen in.
 
 pub mod hub;
 
@@ -37,7 +37,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use futures_util::Stream;
 
 pub use hub::Hub;
 use hub::{Item, Kind, Subscription};
@@ -106,7 +105,8 @@ impl Server {
             .build()
             .map_err(bind_error)?;
         let hub = Arc::new(Hub::new(format!("http://{local}/")));
-        let app = router(hub.clone(), local);
+        let feeds = hub.websocket_feeds();
+        let app = router(hub.clone());
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
@@ -127,7 +127,16 @@ impl Server {
                     .with_graceful_shutdown(async move {
                         let _ = stop.await;
                     })
-                    .await
+                    .await?;
+                    // Upgraded connections (WebSockets) are not the server's any more: give
+                    // their feeds the rest of the linger time to deliver, then drop them.
+                    let _ = tokio::time::timeout(LINGER, async {
+                        while feeds.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    })
+                    .await;
+                    Ok::<(), std::io::Error>(())
                 });
                 if let Err(e) = result {
                     log::error!("--serve: the server stopped: {e}");
@@ -174,38 +183,49 @@ impl Server {
     }
 }
 
-fn router(hub: Arc<Hub>, local: SocketAddr) -> Router {
-    let router = Router::new()
+fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
         .route("/", get(page))
         .route("/events", get(events))
         .route("/ws", get(websocket))
         .route("/health", get(health))
-        .with_state(hub);
-    if local.ip().is_loopback() {
-        router.layer(middleware::from_fn(move |request, next| {
-            loopback_only(local.port(), request, next)
-        }))
-    } else {
-        router
-    }
+        .with_state(hub)
+        .layer(middleware::from_fn(addressed_by_ip))
 }
 
-/// Refuses requests whose `Host` is not a loopback name: a web page whose own name resolves to
-/// 127.0.0.1 (DNS rebinding) must not reach a loopback-only server.
-async fn loopback_only(port: u16, request: Request, next: Next) -> Response {
+/// Refuses requests addressed to a host name other than `localhost`: a web page whose own name
+/// resolves to this machine (DNS rebinding) must not reach serd, and a rebinding attack needs a
+/// name. Addresses (`127.0.0.1:8377`, `[::1]:8377`, `192.168.1.5:8377`) and `localhost` pass.
+async fn addressed_by_ip(request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let allowed = ["127.0.0.1", "localhost", "[::1]"]
-        .iter()
-        .any(|name| host == *name || host == format!("{name}:{port}"));
-    if allowed {
+    if host_is_allowed(host) {
         next.run(request).await
     } else {
-        (StatusCode::FORBIDDEN, "serd serves loopback names only\n").into_response()
+        (
+            StatusCode::FORBIDDEN,
+            "serd answers requests addressed to an IP address or localhost only\n",
+        )
+            .into_response()
     }
+}
+
+/// `Host` is an IP address or `localhost`, with or without a port.
+fn host_is_allowed(host: &str) -> bool {
+    if host.parse::<SocketAddr>().is_ok() || host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.parse::<u16>().is_ok() => name,
+        _ => host,
+    };
+    name.eq_ignore_ascii_case("localhost")
 }
 
 async fn page() -> impl IntoResponse {
@@ -233,20 +253,35 @@ async fn events(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Response {
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
-    let subscription = hub.subscribe(Kind::Sse, peer.to_string(), after);
-    let stream = futures_util::stream::unfold(subscription, |mut sub| async move {
-        let event = match sub.next().await? {
-            Item::Event { seq, line } => SseEvent::default().id(seq.to_string()).data(&*line),
-            Item::Level(level) => SseEvent::default().event("level").data(&*level),
-        };
-        Some((Ok(event), sub))
+        .and_then(|v| hub.seen(v));
+    let Ok(subscription) = hub.subscribe(Kind::Sse, peer.to_string(), after) else {
+        return too_many();
+    };
+    let stream = futures_util::stream::unfold(subscription, move |mut sub| {
+        let hub = hub.clone();
+        async move {
+            let event = match sub.next().await? {
+                Item::Event { seq, line } => SseEvent::default().id(hub.event_id(seq)).data(&*line),
+                Item::Level(level) => SseEvent::default().event("level").data(&*level),
+            };
+            Some((Ok::<_, Infallible>(event), sub))
+        }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn too_many() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("serd serves {} clients at most\n", hub::MAX_CLIENTS),
+    )
+        .into_response()
 }
 
 async fn websocket(
@@ -268,14 +303,15 @@ async fn websocket(
             return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
         }
     }
-    upgrade.on_upgrade(move |socket| {
-        let subscription = hub.subscribe(Kind::WebSocket, peer.to_string(), None);
-        feed(socket, subscription)
-    })
+    let Ok(subscription) = hub.subscribe(Kind::WebSocket, peer.to_string(), None) else {
+        return too_many();
+    };
+    upgrade.on_upgrade(move |socket| feed(socket, subscription))
 }
 
 async fn feed(mut socket: WebSocket, mut sub: Subscription) {
     log::debug!("--serve: WebSocket client {} joined", sub.id());
+    let _running = sub.feed_guard();
     loop {
         tokio::select! {
             item = sub.next() => match item {
@@ -314,5 +350,30 @@ mod tests {
             parse_address("1.2.3.4:99999"),
             Err(ServeError::Address)
         ));
+    }
+
+    #[test]
+    fn only_addresses_and_localhost_are_served() {
+        for host in [
+            "127.0.0.1:8377",
+            "127.0.0.2:8377",
+            "[::1]:8377",
+            "[::1]",
+            "192.168.1.5:8377",
+            "localhost",
+            "LocalHost:8377",
+        ] {
+            assert!(host_is_allowed(host), "{host}");
+        }
+        for host in [
+            "",
+            "attacker.example",
+            "attacker.example:8377",
+            "localhost.evil:80",
+            "[::1",
+            "localhost:x",
+        ] {
+            assert!(!host_is_allowed(host), "{host}");
+        }
     }
 }
