@@ -25,15 +25,16 @@ use serd::serve::{self, Server};
 ///   {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
 ///
 /// Times are seconds of stream audio; windows with too little voiced speech are reported as
-/// silence.
+/// silence. Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written
+/// and serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for
+/// up to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
 ///
 /// With --serve, the same events are also offered over HTTP while the stream runs: a live page at
 /// /, Server-Sent Events at /events (plus the input level as "level" events), a WebSocket at /ws
-/// and /health. stdout is unchanged, apart from a "serve" field in "start" naming the address.
-/// A slow client loses events (counted in /health); it never slows the chain. There is no
-/// authentication: bind to another address than loopback only on a network you trust. Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written and
-/// serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for up
-/// to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
+/// and /health (README: "Three ways out"). stdout is unchanged, apart from a "serve" field in
+/// "start" naming the address. A slow client loses events (counted in /health); it never slows
+/// the chain. There is no authentication: serd answers requests addressed to an IP address or
+/// localhost only, and binding to another address than loopback is for networks you trust.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct ListenArgs {
