@@ -380,21 +380,19 @@ impl Tap for Hub {
                 state.start = Some(line.clone());
                 state.source = Some(start.source.clone());
             }
-            Event::Emotion(_) | Event::Silence { .. } | Event::End(_) => {
-                if matches!(event, Event::Emotion(_)) {
-                    state.emotions += 1;
-                } else if matches!(event, Event::Silence { .. }) {
-                    state.silences += 1;
-                }
-                if state.backlog.len() == BACKLOG {
-                    state.backlog.pop_front();
-                }
-                state.backlog.push_back((seq, line.clone()));
+            Event::Emotion(_) => state.emotions += 1,
+            Event::Silence { .. } => state.silences += 1,
+            Event::End(_) => state.end = Some((seq, line.clone())),
+        }
+        // Everything after `start` is kept for late clients.
+        if !matches!(event, Event::Start(_)) {
+            if state.backlog.len() == BACKLOG {
+                state.backlog.pop_front();
             }
+            state.backlog.push_back((seq, line.clone()));
         }
         Hub::publish(&mut state, &Item::Event { seq, line });
-        if let Event::End(_) = event {
-            state.end = state.backlog.back().cloned();
+        if state.end.is_some() {
             state.end_feeds();
         }
     }
