@@ -444,3 +444,35 @@ fn the_live_page_draws_the_events_in_chromium() {
     std::fs::write(&artefact, &png).unwrap();
     eprintln!("screenshot: {}", artefact.display());
 }
+
+#[test]
+fn serve_errors_are_one_line_and_usage_errors_exit_with_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let input = fixture("speech_16k.wav");
+    let out = crate::common::serd(&[
+        "listen",
+        "--backend",
+        "cpu",
+        "--serve",
+        &port,
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = crate::common::text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("--serve 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = crate::common::serd(&["listen", "--serve", "nowhere", "--input", "x.wav"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = crate::common::text(&out.stderr);
+    assert!(
+        stderr.contains("not an address: expected HOST:PORT, :PORT or PORT"),
+        "{stderr}"
+    );
+}
