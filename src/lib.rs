@@ -1,14 +1,20 @@
 //! serd: speech emotion recognition from openSMILE functionals.
 //!
-//! Layering (imports point down only): the `serd` binary → [`pipeline`], [`train`] →
-//! [`dataset`] (corpora → cached features, clean and under simulated conditions) → [`predict`]
-//! → [`model`], [`scaler`], [`calibration`]; [`pipeline`] → [`features`], [`audio`];
-//! [`dataset`] → [`cache`] → [`extract`] → [`features`] (openSMILE and its front end),
-//! [`conditions`] (the recording-conditions simulator) → [`audio`], [`opensmile`];
-//! [`metrics`] → [`corpus`] (its `Skipped`); [`corpus`], [`folds`], [`metrics`] →
-//! [`calibration`], [`labels`]; [`cache`], [`features`], [`bundled`] → [`files`]; [`conditions`],
-//! [`folds`], [`features`] → [`rng`]. Enums chosen by name implement [`choice::Choice`], which the
-//! command line builds its options from: the library does not depend on the command-line parser.
+//! Layering: imports point down only, and the modules named on one line do not import each other
+//! unless an arrow says so (`src/cli/`, the `serd` binary, sits on top and may use them all):
+//! - [`serve`] → [`pipeline`] (`serd listen`: capture, resampling, functionals, inference, events);
+//! - [`train`] → [`dataset`] (corpora → cached features, clean and under simulated conditions),
+//!   [`folds`], [`metrics`]; [`plot`] (the PNG figures) → [`metrics`], [`calibration`];
+//! - [`pipeline`], [`train`] → [`inference`] (windows → probabilities, a file's verdict) →
+//!   [`model_dir`] (model directories) → [`model`], [`scaler`], [`calibration`];
+//! - [`dataset`] → [`cache`], [`corpus`], [`conditions`]; [`model_dir`], [`cache`] → [`extract`]
+//!   (files → features) → [`features`] (openSMILE and its front end), [`conditions`] (the
+//!   recording-conditions simulator) → [`audio`]; [`features`], [`cache`] → [`opensmile`];
+//!   [`metrics`] → [`corpus`] (its `Skipped`);
+//! - underneath everything: [`labels`], [`rng`], [`files`], [`dirs`], [`contain`], [`bundled`],
+//!   [`backend`] → [`quiet`], and [`choice`]: enums chosen by name implement
+//!   [`choice::Choice`], which the command line builds its options from, so the library does not
+//!   depend on the command-line parser.
 #![deny(unsafe_code)]
 
 pub mod audio;

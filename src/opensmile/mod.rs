@@ -1,7 +1,7 @@
 //! openSMILE through its C API (SMILEapi): the only module of serd with `unsafe`.
 //!
 //! The library is loaded at run time (dlopen through bindgen's `SmileApi`), from the copy embedded
-//! in the serd binary (see [`bundle`]) or from `SERD_OPENSMILE_LIB`, so a missing library is an
+//! in the serd binary (see `bundle`) or from `SERD_OPENSMILE_LIB`, so a missing library is an
 //! error message, never a loader crash. [`Smile`] owns one openSMILE instance; [`Running`] runs it
 //! on its own thread (`smile_run` blocks until end of input) while the caller writes audio into
 //! the external audio source and receives sink frames over a channel.

@@ -12,7 +12,7 @@
 //! ([`hub::BACKLOG`]); an `EventSource` that reconnects gets only what it missed (`Last-Event-ID`).
 //! Each client has a bounded queue ([`hub::QUEUE`]): a client that does not keep up loses items,
 //! counted for it in `/health`, and never slows the chain, stdout or the other clients. What
-//! the kernel holds for a client is bounded too ([`SEND_BUFFER`]).
+//! the kernel holds for a client is bounded too (`SEND_BUFFER`).
 //!
 //! The server runs on a thread of its own (`serd-serve`) with a single-threaded tokio runtime;
 //! the chain reaches it only through the [`Hub`], as its [`crate::pipeline::Tap`]. There is no
@@ -168,7 +168,7 @@ impl Server {
         self.local
     }
 
-    /// Ends every feed after what is queued, and stops; clients get up to [`LINGER`] to take
+    /// Ends every feed after what is queued, and stops; clients get up to `LINGER` to take
     /// what is left (a stuck one is abandoned).
     pub fn stop(mut self) {
         self.hub.close();
