@@ -8,8 +8,8 @@ use plotters::coord::types::RangedCoordusize;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{font, luminance, text_of, text_width, Drawn, Picture};
-use super::{GRID, INK, LABEL_SIZE, MARGIN, MUTED, TITLE_SIZE};
+use super::{draw_title, font, luminance, text_of, text_width, width_for, Area, Drawn, Picture};
+use super::{GRID, INK, LABEL_SIZE, MARGIN, MUTED, TOP};
 use crate::labels::Emotion;
 use crate::metrics::{percent, ratio, Confusion};
 
@@ -62,6 +62,7 @@ const COUNT_SIZE: u32 = 30;
 const LABELS_W: u32 = 150;
 const BAR_AREA_W: u32 = 100;
 const BAR_W: u32 = 18;
+const X_LABELS_H: u32 = 2 * LABEL_SIZE + 30;
 
 /// The grid's coordinates: predicted class (x) and true class (y, the first class on top).
 type Grid = Cartesian2d<SegmentedCoord<RangedCoordusize>, SegmentedCoord<RangedCoordusize>>;
@@ -89,112 +90,110 @@ fn render(confusion: &Confusion, title: &str) -> io::Result<(Picture, Grid)> {
         percent(confusion.accuracy()),
         percent(confusion.uar())
     );
-    let title_style = font(TITLE_SIZE, INK);
-    let label = font(LABEL_SIZE, INK);
-    let muted = font(LABEL_SIZE, MUTED);
     let plot_w = LABELS_W + K as u32 * CELL_W + BAR_AREA_W;
-    let width = (plot_w + 2 * MARGIN).max(text_width(title, &title_style) + 2 * MARGIN);
-    let top = MARGIN + TITLE_SIZE + 20;
-    let height = top + K as u32 * CELL_H + 2 * LABEL_SIZE + 30 + LABEL_SIZE + 20 + MARGIN;
+    let width = width_for(plot_w, title);
+    let height = TOP + K as u32 * CELL_H + X_LABELS_H + LABEL_SIZE + 20 + MARGIN;
     let mut grid = None;
     let picture = Picture::draw(width, height, |root| {
-        let centre = Pos::new(HPos::Center, VPos::Top);
-        root.draw_text(
-            title,
-            &title_style.pos(centre),
-            (width as i32 / 2, MARGIN as i32),
-        )
-        .map_err(text_of)?;
+        draw_title(root, title)?;
         let left = (width - plot_w) / 2;
         let footer_x = (left + LABELS_W + K as u32 * CELL_W / 2) as i32;
         let footer_y = (height - MARGIN - LABEL_SIZE) as i32;
-        let below = label.pos(Pos::new(HPos::Center, VPos::Top));
+        let below = font(LABEL_SIZE, INK).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw_text(&footer, &below, (footer_x, footer_y))
             .map_err(text_of)?;
-        let area = root.margin(top, LABEL_SIZE + 20 + MARGIN, left, left);
+        let area = root.margin(TOP, LABEL_SIZE + 20 + MARGIN, left, left);
         let (matrix, bar) = area.split_horizontally(LABELS_W + K as u32 * CELL_W);
-
-        let name = |v: &SegmentValue<usize>, flip: bool| match *v {
-            SegmentValue::CenterOf(i) if i < K => Emotion::ALL[if flip { K - 1 - i } else { i }]
-                .name()
-                .to_string(),
-            _ => String::new(),
-        };
-        let x_name = |v: &SegmentValue<usize>| name(v, false);
-        let y_name = |v: &SegmentValue<usize>| name(v, true);
-        let mut chart = ChartBuilder::on(&matrix)
-            .x_label_area_size(2 * LABEL_SIZE + 30)
-            .y_label_area_size(LABELS_W)
-            .build_cartesian_2d((0..K - 1).into_segmented(), (0..K - 1).into_segmented())
-            .map_err(text_of)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_labels(K)
-            .y_labels(K)
-            .x_label_formatter(&x_name)
-            .y_label_formatter(&y_name)
-            .label_style(label.clone())
-            .axis_desc_style(muted.clone())
-            .x_desc("predicted")
-            .y_desc("true")
-            .axis_style(GRID)
-            .draw()
-            .map_err(text_of)?;
-
-        let spec = chart.as_coord_spec().clone();
-        for (t, truth) in Emotion::ALL.into_iter().enumerate() {
-            let support = confusion.support(truth);
-            for p in 0..K {
-                let count = confusion.counts()[t][p];
-                let share = ratio(count, support);
-                let background = ramp(share.unwrap_or(0.0));
-                // Zeros in grey, so that the eye goes to the counts that matter.
-                let ink = if count == 0 {
-                    MUTED
-                } else {
-                    text_on(background)
-                };
-                let (a, b) = cell(&spec, t, p);
-                root.draw(&Rectangle::new([a, b], background.filled()))
-                    .map_err(text_of)?;
-                root.draw(&Rectangle::new([a, b], GRID)).map_err(text_of)?;
-                let mid = ((a.0 + b.0) / 2, (a.1 + b.1) / 2);
-                let count_text = count.to_string();
-                // Eight digits and more would not fit at the count size.
-                let size = if text_width(&count_text, &font(COUNT_SIZE, ink)) + 8 > CELL_W {
-                    LABEL_SIZE
-                } else {
-                    COUNT_SIZE
-                };
-                let centred = |size| font(size, ink).pos(Pos::new(HPos::Center, VPos::Center));
-                let (count_y, share_y) = match share {
-                    Some(_) => (mid.1 - 12, mid.1 + 20),
-                    None => (mid.1, mid.1),
-                };
-                root.draw_text(&count_text, &centred(size), (mid.0, count_y))
-                    .map_err(text_of)?;
-                if let Some(share) = share {
-                    let text = format!("{:.1}%", 100.0 * share);
-                    root.draw_text(&text, &centred(LABEL_SIZE), (mid.0, share_y))
-                        .map_err(text_of)?;
-                }
-            }
-        }
+        let spec = draw_axes(&matrix)?;
+        draw_cells(root, &spec, confusion)?;
         grid = Some(spec);
-        colour_bar(&bar, &label)
+        colour_bar(&bar)
     })?;
     let grid = grid.ok_or_else(|| io::Error::other("the confusion matrix was not drawn"))?;
     Ok((picture, grid))
 }
 
+/// The class names on both axes and the axes' names; returns the grid's coordinates.
+fn draw_axes(area: &Area) -> Result<Grid, String> {
+    let name = |v: &SegmentValue<usize>, flip: bool| match *v {
+        SegmentValue::CenterOf(i) if i < K => Emotion::ALL[if flip { K - 1 - i } else { i }]
+            .name()
+            .to_string(),
+        _ => String::new(),
+    };
+    let x_name = |v: &SegmentValue<usize>| name(v, false);
+    let y_name = |v: &SegmentValue<usize>| name(v, true);
+    // K segments: plotters' discrete range includes its end.
+    let mut chart = ChartBuilder::on(area)
+        .x_label_area_size(X_LABELS_H)
+        .y_label_area_size(LABELS_W)
+        .build_cartesian_2d((0..K - 1).into_segmented(), (0..K - 1).into_segmented())
+        .map_err(text_of)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(K)
+        .y_labels(K)
+        .x_label_formatter(&x_name)
+        .y_label_formatter(&y_name)
+        .label_style(font(LABEL_SIZE, INK))
+        .axis_desc_style(font(LABEL_SIZE, MUTED))
+        .x_desc("predicted")
+        .y_desc("true")
+        .axis_style(GRID)
+        .draw()
+        .map_err(text_of)?;
+    Ok(chart.as_coord_spec().clone())
+}
+
+/// Each cell: its colour, its count and its share of the row.
+fn draw_cells(root: &Area, grid: &Grid, confusion: &Confusion) -> Drawn {
+    for (t, truth) in Emotion::ALL.into_iter().enumerate() {
+        let support = confusion.support(truth);
+        for p in 0..K {
+            let count = confusion.counts()[t][p];
+            let share = ratio(count, support);
+            let background = ramp(share.unwrap_or(0.0));
+            // Zeros in grey, so that the eye goes to the counts that matter.
+            let ink = if count == 0 {
+                MUTED
+            } else {
+                text_on(background)
+            };
+            let (a, b) = cell(grid, t, p);
+            root.draw(&Rectangle::new([a, b], background.filled()))
+                .map_err(text_of)?;
+            root.draw(&Rectangle::new([a, b], GRID)).map_err(text_of)?;
+            let mid = ((a.0 + b.0) / 2, (a.1 + b.1) / 2);
+            let count_text = count.to_string();
+            // Eight digits and more would not fit at the count size.
+            let size = if text_width(&count_text, &font(COUNT_SIZE, ink)) + 8 > CELL_W {
+                LABEL_SIZE
+            } else {
+                COUNT_SIZE
+            };
+            let centred = |size| font(size, ink).pos(Pos::new(HPos::Center, VPos::Center));
+            let (count_y, share_y) = match share {
+                Some(_) => (mid.1 - 12, mid.1 + 20),
+                None => (mid.1, mid.1),
+            };
+            root.draw_text(&count_text, &centred(size), (mid.0, count_y))
+                .map_err(text_of)?;
+            if let Some(share) = share {
+                let text = format!("{:.1}%", 100.0 * share);
+                root.draw_text(&text, &centred(LABEL_SIZE), (mid.0, share_y))
+                    .map_err(text_of)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The colour bar beside the grid: share of the true class, 100% at the top.
-fn colour_bar(
-    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
-    label: &TextStyle,
-) -> Drawn {
+fn colour_bar(area: &Area) -> Drawn {
+    let label = font(LABEL_SIZE, INK);
     let (_, h) = area.dim_in_pixel();
-    let bar_h = h as i32 - 2 * LABEL_SIZE as i32 - 30;
+    let bar_h = (h - X_LABELS_H) as i32;
     let x = 24;
     for dy in 0..bar_h {
         let share = 1.0 - dy as f64 / (bar_h - 1) as f64;
@@ -208,7 +207,7 @@ fn colour_bar(
     area.draw(&Rectangle::new([(x, 0), (x + BAR_W as i32, bar_h)], GRID))
         .map_err(text_of)?;
     let lx = x + BAR_W as i32 + 8;
-    area.draw_text("100%", label, (lx, 0)).map_err(text_of)?;
+    area.draw_text("100%", &label, (lx, 0)).map_err(text_of)?;
     let bottom = label.pos(Pos::new(HPos::Left, VPos::Bottom));
     area.draw_text("0%", &bottom, (lx, bar_h)).map_err(text_of)
 }
@@ -216,6 +215,7 @@ fn colour_bar(
 #[cfg(test)]
 mod tests {
     use super::super::tests::decode_png;
+    use super::super::TITLE_SIZE;
     use super::*;
 
     #[test]

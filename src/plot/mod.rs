@@ -13,7 +13,9 @@ use std::io;
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 pub use confusion::write_confusion_png;
@@ -47,6 +49,11 @@ const GRID: RGBColor = RGBColor(208, 212, 218);
 const TITLE_SIZE: u32 = 30;
 const LABEL_SIZE: u32 = 22;
 const MARGIN: u32 = 28;
+/// Where the content starts, under the title.
+const TOP: u32 = MARGIN + TITLE_SIZE + 20;
+
+/// A drawing area in pixel coordinates.
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// An RGB image, 8 bits per channel, rows top to bottom.
 struct Picture {
@@ -57,11 +64,7 @@ struct Picture {
 
 impl Picture {
     /// Draws on a white picture of `width`×`height` pixels with `draw`.
-    fn draw(
-        width: u32,
-        height: u32,
-        draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Drawn,
-    ) -> io::Result<Picture> {
+    fn draw(width: u32, height: u32, draw: impl FnOnce(&Area) -> Drawn) -> io::Result<Picture> {
         let mut rgb = vec![255; width as usize * height as usize * 3];
         {
             let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
@@ -105,6 +108,21 @@ fn text_width(text: &str, style: &TextStyle) -> u32 {
         .box_size(text)
         .map(|(w, _)| w)
         .unwrap_or_default()
+}
+
+/// The width of a picture whose content is `content` pixels wide: wider for a long title, which
+/// is never cut off.
+fn width_for(content: u32, title: &str) -> u32 {
+    let title_w = text_width(title, &font(TITLE_SIZE, INK));
+    content.max(title_w) + 2 * MARGIN
+}
+
+/// Draws `title` centred at the top of `root`.
+fn draw_title(root: &Area, title: &str) -> Drawn {
+    let (width, _) = root.dim_in_pixel();
+    let style = font(TITLE_SIZE, INK).pos(Pos::new(HPos::Center, VPos::Top));
+    root.draw_text(title, &style, (width as i32 / 2, MARGIN as i32))
+        .map_err(text_of)
 }
 
 /// Relative luminance, 0 (black) to 1 (white), of an sRGB colour (Rec. 709 weights).

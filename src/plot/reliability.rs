@@ -5,10 +5,9 @@ use std::path::Path;
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{font, text_of, text_width, Picture};
-use super::{GRID, INK, LABEL_SIZE, MARGIN, MUTED, TITLE_SIZE};
+use super::{draw_title, font, text_of, width_for, Area, Drawn, Picture};
+use super::{GRID, INK, LABEL_SIZE, MARGIN, MUTED, TOP};
 use crate::calibration::Reliability;
 
 /// Writes a reliability diagram as a PNG: for each curve, the accuracy of each confidence bin
@@ -58,134 +57,136 @@ type Axes = Cartesian2d<RangedCoordf64, RangedCoordf64>;
 /// The picture and the coordinates of the diagram (for the tests).
 fn render(curves: &[(&str, &Reliability)], title: &str) -> io::Result<(Picture, Axes)> {
     let curves = &curves[..curves.len().min(CURVES.len())];
-    let legend = legend(curves);
-    let title_style = font(TITLE_SIZE, INK);
-    let label = font(LABEL_SIZE, INK);
-    let muted = font(LABEL_SIZE, MUTED);
     let plot_w = Y_LABELS_W + PLOT;
-    let width = (plot_w + 2 * MARGIN).max(text_width(title, &title_style) + 2 * MARGIN);
-    let top = MARGIN + TITLE_SIZE + 20;
-    let height = top + PLOT + 14 + STRIP_H + X_LABELS_H + MARGIN;
-    let finite = |v: Option<f64>| v.filter(|v| v.is_finite()).map(|v| v.clamp(0.0, 1.0));
+    let width = width_for(plot_w, title);
+    let height = TOP + PLOT + 14 + STRIP_H + X_LABELS_H + MARGIN;
     let mut axes = None;
     let picture = Picture::draw(width, height, |root| {
-        let centre = Pos::new(HPos::Center, VPos::Top);
-        root.draw_text(
-            title,
-            &title_style.pos(centre),
-            (width as i32 / 2, MARGIN as i32),
-        )
-        .map_err(text_of)?;
+        draw_title(root, title)?;
         let left = (width - plot_w) / 2;
-        let area = root.margin(top, MARGIN, left, width - left - plot_w);
+        let area = root.margin(TOP, MARGIN, left, width - left - plot_w);
         let (upper, lower) = area.split_vertically(PLOT + 14);
-
-        let mut chart = ChartBuilder::on(&upper)
-            .margin_bottom(14)
-            .y_label_area_size(Y_LABELS_W)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)
-            .map_err(text_of)?;
-        chart
-            .configure_mesh()
-            .x_labels(3)
-            .y_labels(3)
-            .max_light_lines(4)
-            .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&|v| format!("{v}"))
-            .bold_line_style(GRID)
-            .light_line_style(FAINT)
-            .axis_style(MUTED)
-            .label_style(label.clone())
-            .axis_desc_style(muted.clone())
-            .y_desc("accuracy")
-            .draw()
-            .map_err(text_of)?;
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, 0.0), (1.0, 1.0)],
-                MUTED.stroke_width(2),
-            ))
-            .map_err(text_of)?;
-        for (k, (_, r)) in curves.iter().enumerate() {
-            let colour = CURVES[k];
-            let points: Vec<(f64, f64)> = r
-                .bins
-                .iter()
-                .filter_map(|b| Some((finite(b.confidence)?, finite(b.accuracy)?)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(3)))
-                .map_err(text_of)?
-                .label(&legend[k])
-                .legend(move |(x, y)| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new([(-14, 0), (14, 0)], colour.stroke_width(3))
-                        + Rectangle::new([(-MARKER, -MARKER), (MARKER, MARKER)], colour.filled())
-                });
-            chart
-                .draw_series(points.into_iter().map(|p| {
-                    let m = MARKER + 2;
-                    EmptyElement::at(p)
-                        + Rectangle::new([(-m, -m), (m, m)], WHITE.filled())
-                        + Rectangle::new([(-MARKER, -MARKER), (MARKER, MARKER)], colour.filled())
-                }))
-                .map_err(text_of)?;
-        }
-        if !curves.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .margin(12)
-                .legend_area_size(40)
-                .label_font(label.clone())
-                .background_style(WHITE)
-                .border_style(GRID)
-                .draw()
-                .map_err(text_of)?;
-        }
-        axes = Some(chart.as_coord_spec().clone());
-
-        // Bin counts, side by side, scaled to the largest.
-        let most = curves
-            .iter()
-            .flat_map(|(_, r)| &r.bins)
-            .map(|b| b.count)
-            .max()
-            .unwrap_or(0)
-            .max(1) as f64;
-        let mut strip = ChartBuilder::on(&lower)
-            .x_label_area_size(X_LABELS_H)
-            .y_label_area_size(Y_LABELS_W)
-            .build_cartesian_2d(0f64..1f64, 0f64..most * 1.05)
-            .map_err(text_of)?;
-        strip
-            .configure_mesh()
-            .disable_mesh()
-            .x_labels(3)
-            .y_labels(0)
-            .x_label_formatter(&|v| format!("{v}"))
-            .axis_style(MUTED)
-            .label_style(label.clone())
-            .axis_desc_style(muted.clone())
-            .x_desc("confidence")
-            .y_desc("count")
-            .draw()
-            .map_err(text_of)?;
-        let slots = curves.len().max(1) as f64;
-        for (k, (_, r)) in curves.iter().enumerate() {
-            let bars = r.bins.iter().filter(|b| b.count > 0).filter_map(|b| {
-                let (lower, upper) = (finite(Some(b.lower))?, finite(Some(b.upper))?);
-                let slot = (upper - lower).max(0.0) * 0.9 / slots;
-                let x0 = lower + (upper - lower) * 0.05 + k as f64 * slot;
-                let bar = [(x0, 0.0), (x0 + slot, b.count as f64)];
-                Some(Rectangle::new(bar, CURVES[k].filled()))
-            });
-            strip.draw_series(bars).map_err(text_of)?;
-        }
-        Ok(())
+        axes = Some(draw_diagram(&upper, curves)?);
+        draw_counts(&lower, curves)
     })?;
     let axes = axes.ok_or_else(|| io::Error::other("the reliability diagram was not drawn"))?;
     Ok((picture, axes))
+}
+
+/// A value for the axes: finite ones clamped to 0..=1, others left out.
+fn unit(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite()).map(|v| v.clamp(0.0, 1.0))
+}
+
+/// The diagram: grid, diagonal, one curve per reliability, legend.
+fn draw_diagram(area: &Area, curves: &[(&str, &Reliability)]) -> Result<Axes, String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_bottom(14)
+        .y_label_area_size(Y_LABELS_W)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(text_of)?;
+    chart
+        .configure_mesh()
+        .x_labels(3)
+        .y_labels(3)
+        .max_light_lines(4)
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&|v| format!("{v}"))
+        .bold_line_style(GRID)
+        .light_line_style(FAINT)
+        .axis_style(MUTED)
+        .label_style(font(LABEL_SIZE, INK))
+        .axis_desc_style(font(LABEL_SIZE, MUTED))
+        .y_desc("accuracy")
+        .draw()
+        .map_err(text_of)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            MUTED.stroke_width(2),
+        ))
+        .map_err(text_of)?;
+    let marker =
+        |colour: RGBColor| Rectangle::new([(-MARKER, -MARKER), (MARKER, MARKER)], colour.filled());
+    for ((_, r), (colour, text)) in curves.iter().zip(CURVES.into_iter().zip(legend(curves))) {
+        let points: Vec<(f64, f64)> = r
+            .bins
+            .iter()
+            .filter_map(|b| Some((unit(b.confidence)?, unit(b.accuracy)?)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(3)))
+            .map_err(text_of)?
+            .label(text)
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new([(-14, 0), (14, 0)], colour.stroke_width(3))
+                    + marker(colour)
+            });
+        let halo = MARKER + 2;
+        chart
+            .draw_series(points.into_iter().map(|p| {
+                EmptyElement::at(p)
+                    + Rectangle::new([(-halo, -halo), (halo, halo)], WHITE.filled())
+                    + marker(colour)
+            }))
+            .map_err(text_of)?;
+    }
+    if !curves.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .margin(12)
+            .legend_area_size(40)
+            .label_font(font(LABEL_SIZE, INK))
+            .background_style(WHITE)
+            .border_style(GRID)
+            .draw()
+            .map_err(text_of)?;
+    }
+    Ok(chart.as_coord_spec().clone())
+}
+
+/// The strip under the diagram: each bin's count, the curves' side by side, scaled to the
+/// largest; the confidence axis's labels.
+fn draw_counts(area: &Area, curves: &[(&str, &Reliability)]) -> Drawn {
+    let most = curves
+        .iter()
+        .flat_map(|(_, r)| &r.bins)
+        .map(|b| b.count)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let mut strip = ChartBuilder::on(area)
+        .x_label_area_size(X_LABELS_H)
+        .y_label_area_size(Y_LABELS_W)
+        .build_cartesian_2d(0f64..1f64, 0f64..most * 1.05)
+        .map_err(text_of)?;
+    strip
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(3)
+        .y_labels(0)
+        .x_label_formatter(&|v| format!("{v}"))
+        .axis_style(MUTED)
+        .label_style(font(LABEL_SIZE, INK))
+        .axis_desc_style(font(LABEL_SIZE, MUTED))
+        .x_desc("confidence")
+        .y_desc("count")
+        .draw()
+        .map_err(text_of)?;
+    let slots = curves.len().max(1) as f64;
+    for (k, (_, r)) in curves.iter().enumerate() {
+        let bars = r.bins.iter().filter(|b| b.count > 0).filter_map(|b| {
+            let (lower, upper) = (unit(Some(b.lower))?, unit(Some(b.upper))?);
+            let slot = (upper - lower).max(0.0) * 0.9 / slots;
+            let x0 = lower + (upper - lower) * 0.05 + k as f64 * slot;
+            let bar = [(x0, 0.0), (x0 + slot, b.count as f64)];
+            Some(Rectangle::new(bar, CURVES[k].filled()))
+        });
+        strip.draw_series(bars).map_err(text_of)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
