@@ -31,8 +31,8 @@ fn register_the_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../vendor/dejavu/DejaVuSans-subset.ttf");
-        // The bytes are checked when the tests draw; a failure here would leave text undrawn,
-        // never a panic.
+        // Were the bytes not a font, drawing text would fail with plotters' font error (an
+        // `io::Error` for the caller, never a panic); the tests draw with it.
         let _ = register_font(FONT, FontStyle::Normal, bytes);
     });
 }
