@@ -214,7 +214,7 @@ fn colour_bar(area: &Area) -> Drawn {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::decode_png;
+    use super::super::tests::assert_png_holds;
     use super::super::TITLE_SIZE;
     use super::*;
 
@@ -243,14 +243,8 @@ mod tests {
         let title = "Test fold (eGeMAPS): 5 classes";
         write_confusion_png(&c, &path, title).unwrap();
 
-        let (info, buf) = decode_png(&path);
-        assert_eq!(
-            (info.color_type, info.bit_depth),
-            (png::ColorType::Rgb, png::BitDepth::Eight)
-        );
         let (expected, grid) = render(&c, title).unwrap();
-        assert_eq!((info.width, info.height), (expected.width, expected.height));
-        assert_eq!(buf, expected.rgb);
+        assert_png_holds(&path, &expected);
 
         // Cells are CELL_W × CELL_H, in reading order; sample each just inside its corner,
         // away from the text.

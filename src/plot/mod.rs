@@ -69,8 +69,7 @@ impl Picture {
         {
             let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
             draw(&root).map_err(io::Error::other)?;
-            root.present()
-                .map_err(|e| io::Error::other(e.to_string()))?;
+            root.present().map_err(text_of).map_err(io::Error::other)?;
         }
         Ok(Picture { width, height, rgb })
     }
@@ -134,14 +133,19 @@ fn luminance(c: RGBColor) -> f64 {
 mod tests {
     use super::*;
 
-    /// Decodes a PNG written by [`Picture::write_png`].
-    pub(super) fn decode_png(path: &Path) -> (png::OutputInfo, Vec<u8>) {
+    /// Checks that the PNG at `path` is 8-bit RGB and holds exactly `expected`'s pixels.
+    pub(super) fn assert_png_holds(path: &Path, expected: &Picture) {
         let decoder = png::Decoder::new(io::BufReader::new(std::fs::File::open(path).unwrap()));
         let mut reader = decoder.read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
         buf.truncate(info.buffer_size());
-        (info, buf)
+        assert_eq!(
+            (info.color_type, info.bit_depth),
+            (png::ColorType::Rgb, png::BitDepth::Eight)
+        );
+        assert_eq!((info.width, info.height), (expected.width, expected.height));
+        assert_eq!(buf, expected.rgb);
     }
 
     #[test]

@@ -191,7 +191,7 @@ fn draw_counts(area: &Area, curves: &[(&str, &Reliability)]) -> Drawn {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::decode_png;
+    use super::super::tests::assert_png_holds;
     use super::*;
     use crate::labels::Emotion;
 
@@ -218,14 +218,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reliability.png");
         write_reliability_png(&curves, &path, title).unwrap();
-        let (info, buf) = decode_png(&path);
-        assert_eq!(
-            (info.color_type, info.bit_depth),
-            (png::ColorType::Rgb, png::BitDepth::Eight)
-        );
         let (expected, axes) = render(&curves, title).unwrap();
-        assert_eq!((info.width, info.height), (expected.width, expected.height));
-        assert_eq!(buf, expected.rgb);
+        assert_png_holds(&path, &expected);
         assert_eq!(
             legend(&curves),
             ["window: ECE 0.475", "window, calibrated: ECE 0.000"]
