@@ -4,8 +4,10 @@
 //!
 //! Conditioned copies come in two kinds: augmented copies of training files (random conditions,
 //! [`crate::conditions::draw`]) and test copies (the conditions a report asks for). Each copy has
-//! its own seed, derived from the run's seed, the kind, the file and the copy number, so noise
-//! instances and rooms differ between copies, and test copies never reuse a training copy's.
+//! its own seed, derived from the run's seed, the kind, the file's path as given (so the same
+//! corpus named by another path gets other noise instances) and the copy number (an augmented
+//! copy) or the condition's text (a test copy), so noise instances and rooms differ between
+//! copies, and test copies never reuse a training copy's.
 //! Babble is mixed from recordings the caller allows ([`Job::babble`]): in training never the
 //! test fold's speakers.
 
@@ -182,6 +184,14 @@ pub fn test_copies(
     seed: u64,
     allowed: impl Fn(usize, usize) -> bool,
 ) -> Vec<Job> {
+    let speakers: std::collections::HashSet<_> = files.iter().map(|f| &f.speaker).collect();
+    if speakers.len() <= BABBLE_TALKERS && conditions.iter().any(Condition::needs_babble) {
+        log::warn!(
+            "babble mixes {BABBLE_TALKERS} talkers of other speakers, and the data has {} \
+             speakers: talkers repeat, so it is not the {BABBLE_TALKERS}-voice babble of serd's figures",
+            speakers.len()
+        );
+    }
     let mut jobs = Vec::new();
     for (i, file) in files.iter().enumerate() {
         for (n, condition) in conditions.iter().enumerate() {

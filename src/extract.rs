@@ -221,24 +221,65 @@ pub fn stream_with(
     threads: Threads,
     sink: &mut Sink,
 ) -> Result<Streamed, FileError> {
+    stream_keeping(path, recipe, threads, 0.0, sink).map(|(streamed, _)| streamed)
+}
+
+/// [`stream_with`], also returning the decoded samples (mono, at the file's rate) when the whole
+/// file lasts at most `keep_seconds`: what a second pass over a short file needs without reading
+/// the file again (stdin cannot be read twice, and decoding warnings would be given twice).
+fn stream_keeping(
+    path: &Path,
+    recipe: Recipe,
+    threads: Threads,
+    keep_seconds: f64,
+    sink: &mut Sink,
+) -> Result<(Streamed, Option<Vec<f32>>), FileError> {
     let mut file = AudioFile::open(path)?;
     let mut feeder = Feeder::new(file.rate(), recipe, threads)?;
+    let keep = (keep_seconds * f64::from(file.rate())).ceil() as usize;
+    let mut kept = (keep > 0).then(Vec::new);
     let mut block = Vec::with_capacity(2 * BLOCK);
     let mut more = true;
     while more {
         more = file.read(&mut block)?;
         if block.len() >= BLOCK || !more {
+            if let Some(start) = &mut kept {
+                start.extend_from_slice(&block);
+                if start.len() > keep {
+                    kept = None;
+                }
+            }
             feeder.push(&block, !more, sink)?;
             block.clear();
         }
     }
     let (windows, seconds) = feeder.finish(sink)?;
-    Ok(Streamed {
+    let streamed = Streamed {
         windows,
         seconds,
         rate: file.rate(),
         channels: file.channels(),
-    })
+    };
+    Ok((streamed, kept))
+}
+
+/// Mono samples at `rate` through the resampler, front end and openSMILE, in blocks.
+fn stream_samples(
+    samples: &[f32],
+    rate: u32,
+    recipe: Recipe,
+    threads: Threads,
+    sink: &mut Sink,
+) -> Result<(usize, f64), FileError> {
+    let mut feeder = Feeder::new(rate, recipe, threads)?;
+    let mut blocks = samples.chunks(BLOCK).peekable();
+    if blocks.peek().is_none() {
+        feeder.push(&[], true, sink)?;
+    }
+    while let Some(block) = blocks.next() {
+        feeder.push(block, blocks.peek().is_none(), sink)?;
+    }
+    feeder.finish(sink)
 }
 
 /// A whole file decoded to mono at its own rate.
@@ -252,16 +293,9 @@ pub fn decode_all(path: &Path) -> Result<Audio, FileError> {
     })
 }
 
-/// Extracts the windows of `path` after simulating a recording condition on it: the file is
-/// decoded whole, conditioned at its own rate (or the rate the condition renders), and then goes
+/// `path` decoded whole and conditioned at its own rate (or the rate the condition renders), to go
 /// through the same resampler, front end and openSMILE as any file.
-fn extract_conditioned(
-    path: &Path,
-    recipe: Recipe,
-    threads: Threads,
-    conditioned: &Conditioned,
-    sink: &mut Sink,
-) -> Result<Streamed, FileError> {
+fn conditioned_audio(path: &Path, conditioned: &Conditioned) -> Result<Audio, FileError> {
     let audio = decode_all(path)?;
     let babble = if conditioned.condition.needs_babble() {
         conditioned
@@ -272,24 +306,9 @@ fn extract_conditioned(
     } else {
         Vec::new()
     };
-    let audio = conditioned
+    Ok(conditioned
         .condition
-        .apply(audio, conditioned.seed, &babble)?;
-    let mut feeder = Feeder::new(audio.rate, recipe, threads)?;
-    let mut blocks = audio.samples.chunks(BLOCK).peekable();
-    if blocks.peek().is_none() {
-        feeder.push(&[], true, sink)?;
-    }
-    while let Some(block) = blocks.next() {
-        feeder.push(block, blocks.peek().is_none(), sink)?;
-    }
-    let (windows, seconds) = feeder.finish(sink)?;
-    Ok(Streamed {
-        windows,
-        seconds,
-        rate: audio.rate,
-        channels: 1,
-    })
+        .apply(audio, conditioned.seed, &babble)?)
 }
 
 /// The windows a model judges `path` by (training, `eval`, `predict`), under a simulated
@@ -306,7 +325,8 @@ pub fn model_windows(
 }
 
 /// [`model_windows`], handing each window to `sink` as it comes: memory does not grow with the
-/// file.
+/// file. The file is read once: a file shorter than one window is kept in memory for its
+/// whole-file pass.
 pub fn model_stream(
     path: &Path,
     recipe: Recipe,
@@ -314,21 +334,50 @@ pub fn model_stream(
     conditioned: Option<&Conditioned>,
     sink: &mut Sink,
 ) -> Result<Streamed, FileError> {
-    let run = |recipe: Recipe, sink: &mut Sink| match conditioned {
-        None => stream_with(path, recipe, threads, sink),
-        Some(c) => extract_conditioned(path, recipe, threads, c, sink),
+    let whole = Recipe {
+        windowing: Windowing::Whole,
+        ..recipe
     };
-    let streamed = run(recipe, sink)?;
-    if streamed.windows == 0 && recipe.windowing != Windowing::Whole {
-        return run(
-            Recipe {
-                windowing: Windowing::Whole,
-                ..recipe
-            },
-            sink,
-        );
+    let (streamed, audio) = match conditioned {
+        None => {
+            // A file with no window is shorter than one window; a second more covers the
+            // resampler's and openSMILE's edges.
+            let keep_seconds = match recipe.windowing {
+                Windowing::Whole => 0.0,
+                Windowing::Sliding { window, .. } => window + 1.0,
+            };
+            let (streamed, kept) = stream_keeping(path, recipe, threads, keep_seconds, sink)?;
+            let audio = kept.map(|samples| Audio {
+                samples,
+                rate: streamed.rate,
+            });
+            (streamed, audio)
+        }
+        Some(c) => {
+            let audio = conditioned_audio(path, c)?;
+            let (windows, seconds) =
+                stream_samples(&audio.samples, audio.rate, recipe, threads, sink)?;
+            let streamed = Streamed {
+                windows,
+                seconds,
+                rate: audio.rate,
+                channels: 1,
+            };
+            (streamed, Some(audio))
+        }
+    };
+    match audio {
+        Some(audio) if streamed.windows == 0 && recipe.windowing != Windowing::Whole => {
+            let (windows, seconds) =
+                stream_samples(&audio.samples, audio.rate, whole, threads, sink)?;
+            Ok(Streamed {
+                windows,
+                seconds,
+                ..streamed
+            })
+        }
+        _ => Ok(streamed),
     }
-    Ok(streamed)
 }
 
 /// openSMILE threads per file for a command that runs `files` files on rayon's worker threads:

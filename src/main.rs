@@ -60,7 +60,11 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{}", one_line(&e));
-            ExitCode::FAILURE
+            if cli::is_usage(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `serd eval`: a model directory's figures on labelled data, as recorded and under simulated
 //! recording conditions.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -20,7 +21,8 @@ use serd::metrics::{Confusion, Report};
 const EVAL_SEED: u64 = 0xE7A1;
 
 /// Evaluate a model on labelled speech: prints one JSON object (n, accuracy, UAR, per-class
-/// recall, confusion matrix, expected calibration error, skipped files, and one entry per
+/// recall, confusion matrix, expected calibration error, skipped files, files left out by label,
+/// and one entry per
 /// --condition) on stdout and a table on stderr.
 ///
 /// Each file is classified at utterance level: the mean of its windows' probabilities. Data
@@ -59,6 +61,9 @@ struct Output {
     report: Report,
     /// Expected calibration error of the file-level probabilities (10 bins).
     ece: f64,
+    /// Files left out because their label is not one of the five classes: label → count.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    left_out: BTreeMap<String, usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     conditions: Vec<Under>,
 }
@@ -111,6 +116,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             ..Report::new(confusion)
         },
         ece,
+        left_out: dataset.left_out(),
         conditions: under,
     };
     super::print_json(&output)?;

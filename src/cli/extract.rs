@@ -29,10 +29,10 @@ pub struct ExtractArgs {
     #[arg(long = "features", value_parser = super::choice::<FeatureSet>(), default_value = "egemaps")]
     set: FeatureSet,
     /// Window length in seconds, or "whole" for one vector per file.
-    #[arg(long, default_value = "whole", value_parser = super::parse_window)]
+    #[arg(long, default_value = "whole", value_parser = super::parse_window, allow_negative_numbers = true)]
     window: super::WindowArg,
     /// Hop between windows in seconds (default: the window length, no overlap).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     hop: Option<f64>,
     /// Output format.
     #[arg(long, value_parser = super::choice::<Format>(), default_value = "jsonl")]
@@ -50,7 +50,8 @@ pub struct ExtractArgs {
 }
 
 pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
-    args.stdin.apply();
+    super::stdin_once(&args.files)?;
+    args.stdin.apply(&args.files)?;
     let windowing = super::windowing(args.window, args.hop)?;
     if let Some(jobs) = args.jobs {
         rayon::ThreadPoolBuilder::new()
@@ -130,7 +131,7 @@ fn extract_all(
         ..Summary::default()
     };
     if format == Format::Csv {
-        write_csv_header(out, &names)?;
+        write_csv_header(out, &names).map_err(writing)?;
     }
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -190,7 +191,8 @@ fn extract_all(
                 }
             }
             out.flush()
-        })();
+        })()
+        .map_err(writing);
         if written.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
@@ -270,6 +272,12 @@ fn write_windows(
         }
     }
     Ok(())
+}
+
+/// A failed write to the output (stdout), said as such; its kind is kept (a closed pipe is not
+/// an error).
+fn writing(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("writing to stdout: {e}"))
 }
 
 fn write_csv_header(out: &mut dyn Write, names: &[String]) -> io::Result<()> {

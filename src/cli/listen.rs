@@ -66,7 +66,7 @@ pub struct ListenArgs {
 }
 
 pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
-    args.stdin.apply();
+    args.stdin.apply(args.input.as_slice())?;
     let source = match args.input {
         Some(path) => AudioInput::File {
             path,

@@ -8,9 +8,9 @@ pub mod metrics_file;
 pub mod predict;
 pub mod train;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serd::choice::Choice;
 use serd::conditions::Condition;
 use serd::features::Windowing;
@@ -57,9 +57,13 @@ enum RawArg {
 }
 
 impl StdinArgs {
-    /// Tells the decoder how to read stdin.
-    pub fn apply(&self) {
-        use serd::audio::decode::{set_stdin_raw, RawEncoding, RawPcm};
+    /// Tells the decoder how to read stdin. `inputs` are the command's inputs: raw PCM is
+    /// refused when stdin is not among them (a file's own header says what it holds).
+    pub fn apply(&self, inputs: &[PathBuf]) -> anyhow::Result<()> {
+        use serd::audio::decode::{set_stdin_raw, RawEncoding, RawPcm, STDIN};
+        if self.raw.is_some() && !inputs.iter().any(|i| i.as_path() == Path::new(STDIN)) {
+            usage!("--raw describes stdin, and `-` is not among the inputs");
+        }
         let raw = self.raw.zip(self.rate).map(|(encoding, rate)| RawPcm {
             encoding: match encoding {
                 RawArg::S16le => RawEncoding::S16le,
@@ -71,7 +75,37 @@ impl StdinArgs {
             channels: self.channels,
         });
         set_stdin_raw(raw);
+        Ok(())
     }
+}
+
+/// A command-line value that parses but is not allowed (`--folds 0`, `--condition hiss:10`):
+/// exit status 2, the same as the values clap itself refuses, so that every mistake on the
+/// command line is told apart from a failure while working (status 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// `Err` of a [`Usage`] error with this message.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::cli::Usage(format!($($arg)*))))
+    };
+}
+pub(crate) use usage;
+
+/// Whether `e` is a [`Usage`] error, or caused by one.
+pub fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Usage>())
+}
+
+/// `-` (stdin) at most once among `files`: two readers would split one stream between them.
+pub fn stdin_once(files: &[PathBuf]) -> anyhow::Result<()> {
+    let stdin = std::path::Path::new(serd::audio::decode::STDIN);
+    if files.iter().filter(|f| f.as_path() == stdin).count() > 1 {
+        usage!("`-` (stdin) can be given only once: there is one stream to read");
+    }
+    Ok(())
 }
 
 /// Writes `value` as one JSON line on stdout and flushes it; a failed write (a full disk,
@@ -106,7 +140,12 @@ pub fn conditions(specs: &[String], flag: &str) -> anyhow::Result<Vec<Condition>
             vec![spec.as_str()]
         };
         for s in list {
-            out.push(s.parse().with_context(|| format!("{flag} {s:?}"))?);
+            match s.parse() {
+                // Asked twice (`standard` and one of its own): measured and reported once.
+                Ok(condition) if out.contains(&condition) => {}
+                Ok(condition) => out.push(condition),
+                Err(e) => usage!("{flag} {s:?}: {e}"),
+            }
         }
     }
     Ok(out)
@@ -132,8 +171,11 @@ pub fn parse_window(s: &str) -> Result<WindowArg, String> {
 pub fn windowing(window: WindowArg, hop: Option<f64>) -> anyhow::Result<Windowing> {
     Ok(match (window, hop) {
         (WindowArg::Whole, None) => Windowing::Whole,
-        (WindowArg::Whole, Some(_)) => bail!("--hop needs --window SECONDS"),
-        (WindowArg::Seconds(w), hop) => Windowing::sliding(w, hop.unwrap_or(w))?,
+        (WindowArg::Whole, Some(_)) => usage!("--hop needs --window SECONDS"),
+        (WindowArg::Seconds(w), hop) => match Windowing::sliding(w, hop.unwrap_or(w)) {
+            Ok(windowing) => windowing,
+            Err(e) => usage!("{e}"),
+        },
     })
 }
 

@@ -36,12 +36,13 @@ pub struct PredictArgs {
     /// Model directory (default: the bundled models/default).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Audio files.
+    /// Audio files; `-` reads an encoded stream (WAV, FLAC, Ogg, MP3) from stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
+    super::stdin_once(&args.files)?;
     let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let threads = threads_per_file(args.files.len());

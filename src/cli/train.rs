@@ -24,6 +24,7 @@ use serd::train::fit::{FitConfig, FitLog};
 use serd::train::{self, Options};
 
 use super::metrics_file::{ConditionFigures, Cv, Data, Metrics, Protocol, Timing};
+use super::usage;
 use super::{windowing, WindowArg};
 
 /// Train an emotion model on labelled speech, with cross-validated figures.
@@ -48,13 +49,13 @@ pub struct TrainArgs {
     #[arg(long = "features", value_parser = super::choice::<FeatureSet>(), default_value = "egemaps")]
     set: FeatureSet,
     /// Window length in seconds, or "whole" for one vector per file.
-    #[arg(long, default_value = "whole", value_parser = super::parse_window)]
+    #[arg(long, default_value = "whole", value_parser = super::parse_window, allow_negative_numbers = true)]
     window: WindowArg,
     /// Hop between windows in seconds (default: the window length).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     hop: Option<f64>,
     /// Windows with a smaller share of voiced frames are not used (nor classified later).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
     min_voiced: f32,
     /// Cross-validation folds.
     #[arg(long, default_value_t = 5)]
@@ -72,7 +73,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
     learning_rate: f64,
     /// Loss weights per class: "balanced" (inverse class frequency) or "none".
     #[arg(long, value_enum, default_value_t = ClassWeights::Balanced)]
@@ -80,7 +81,12 @@ pub struct TrainArgs {
     /// Label smoothing of the training loss, from 0 (none) to below 1: the target keeps 1 - A on
     /// the labelled class and spreads A over all five. Early stopping watches the plain loss.
     /// 0.1 raised single-network UAR by about 0.01 here (BENCHMARKS.md).
-    #[arg(long, value_name = "A", default_value_t = 0.1)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "A",
+        default_value_t = 0.1
+    )]
     label_smoothing: f64,
     /// How the feature vector enters the network: "channels" (the reference's literal layout,
     /// the default: best figures here, and about 10x faster) or "sequence".
@@ -91,7 +97,12 @@ pub struct TrainArgs {
           value_parser = clap::value_parser!(u16).range(1..=4096))]
     filters: u16,
     /// Probability of dropping a whole channel after each block while training, 0 to below 1.
-    #[arg(long, value_name = "P", default_value_t = 0.5)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "P",
+        default_value_t = 0.5
+    )]
     dropout: f64,
     /// Seed of folds, shuffles and initial weights (runs are reproducible on the CPU backend).
     #[arg(long, default_value_t = 42)]
@@ -318,29 +329,38 @@ fn write_reports(
 
 /// The training options from the command line, every value checked.
 fn options(args: &TrainArgs) -> anyhow::Result<Options> {
-    if args.batch == 0 || args.epochs == 0 || args.ensemble == 0 {
-        bail!("--batch, --epochs and --ensemble must be at least 1");
+    if args.folds < 2 {
+        usage!("--folds must be at least 2, not {}", args.folds);
+    }
+    for (flag, value) in [
+        ("--batch", args.batch),
+        ("--epochs", args.epochs),
+        ("--ensemble", args.ensemble),
+    ] {
+        if value == 0 {
+            usage!("{flag} must be at least 1");
+        }
     }
     if !(0.0..1.0).contains(&args.dropout) {
-        bail!(
+        usage!(
             "--dropout must be at least 0 and below 1, not {}",
             args.dropout
         );
     }
     if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
-        bail!(
+        usage!(
             "--learning-rate must be a positive number, not {}",
             args.learning_rate
         );
     }
     if !(0.0..1.0).contains(&args.label_smoothing) {
-        bail!(
+        usage!(
             "--label-smoothing is a share from 0 up to (not including) 1, not {}",
             args.label_smoothing
         );
     }
     if !(0.0..=1.0).contains(&args.min_voiced) {
-        bail!(
+        usage!(
             "--min-voiced is a share between 0 and 1, not {}",
             args.min_voiced
         );
@@ -350,8 +370,12 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
         floor_dbfs: args.floor,
         ..FrontEnd::DEFAULT
     };
-    if let Some(problem) = front.problem() {
-        bail!("--floor: {problem}");
+    if front.problem().is_some() {
+        usage!(
+            "--floor must be between -140 dBFS and the speech level ({} dBFS), not {}",
+            front.level_dbfs,
+            args.floor
+        );
     }
     Ok(Options {
         set: args.set,

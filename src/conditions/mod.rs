@@ -285,10 +285,6 @@ impl fmt::Display for Condition {
 }
 
 impl Condition {
-    pub fn is_clean(&self) -> bool {
-        self.steps.is_empty()
-    }
-
     pub fn needs_babble(&self) -> bool {
         self.steps.iter().any(|s| {
             matches!(

@@ -76,7 +76,7 @@ fn text_round_trips() {
     }
     let short: Condition = " reverb:0.6 + telephone ".parse().unwrap();
     assert_eq!(short.to_string(), "reverb:0.6:0+telephone:mulaw");
-    assert!("clean".parse::<Condition>().unwrap().is_clean());
+    assert!("clean".parse::<Condition>().unwrap().steps.is_empty());
     assert!("white:3+babble:5"
         .parse::<Condition>()
         .unwrap()

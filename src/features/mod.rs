@@ -147,8 +147,17 @@ pub enum Windowing {
 }
 
 impl Windowing {
-    /// Checks the window and hop lengths.
+    /// Checks the window and hop lengths: both on openSMILE's 10 ms frame grid (any other value
+    /// would be rounded to it, and the windows would not be where they were asked for).
     pub fn sliding(window: f64, hop: f64) -> Result<Windowing, Error> {
+        for (name, seconds) in [("window", window), ("hop", hop)] {
+            if seconds.is_finite() && ((seconds * 100.0).round() - seconds * 100.0).abs() > 1e-6 {
+                return Err(Error::Windowing(format!(
+                    "{name} must be a whole number of 10 ms frames (openSMILE's frame step), \
+                     not {seconds} s"
+                )));
+            }
+        }
         if !(window.is_finite() && (0.1..=600.0).contains(&window)) {
             return Err(Error::Windowing(format!(
                 "window must be between 0.1 and 600 seconds, not {window}"

@@ -144,12 +144,25 @@ fn usage_errors_exit_2_and_broken_pipe_exits_0() {
         "0.01",
         fixture("tone_16k.wav").to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    // Values clap cannot check are refused after parsing, with the same status as its own.
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("window must be between"),
         "{}",
         text(&out.stderr)
     );
+    // Off openSMILE's 10 ms grid: refused, not silently moved.
+    let tone = fixture("tone_16k.wav");
+    let out = serd(&[
+        "extract",
+        "--window",
+        "1",
+        "--hop",
+        "0.015",
+        tone.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("10 ms"), "{}", text(&out.stderr));
     assert_eq!(serd(&["extract"]).status.code(), Some(2));
     assert_eq!(serd(&["frobnicate"]).status.code(), Some(2));
     let tone = fixture("tone_16k.wav");
@@ -389,6 +402,45 @@ fn the_shortest_file_is_60_ms_and_shorter_ones_say_so() {
     assert_eq!(lines[0]["file"], enough.as_str());
 }
 
+/// A recording shorter than one model window is judged by the functionals of all of it, read
+/// once: from stdin it gets the prediction it gets as a file, and a damaged one gets one warning,
+/// not one per pass. Stdin can be named only once.
+#[test]
+fn a_short_recording_is_read_once() {
+    use crate::common::serd_stdin;
+    let dir = tempfile::tempdir().unwrap();
+    let speech = std::fs::read(fixture("speech_16k.wav")).unwrap();
+    let samples = crate::common::pcm16_samples(&speech);
+    let wav = Wav::pcm16(16_000, 1).encode(&samples[..24_000]); // 1.5 s: less than a 2 s window
+    let path = dir.path().join("short.wav");
+    std::fs::write(&path, &wav).unwrap();
+    let predict = ["predict", "--backend", "cpu"];
+    let as_file = serd(&[&predict[..], &[path.to_str().unwrap()]].concat());
+    assert!(as_file.status.success(), "{}", text(&as_file.stderr));
+    let as_stream = serd_stdin(&[&predict[..], &["-"]].concat(), wav.clone());
+    assert!(as_stream.status.success(), "{}", text(&as_stream.stderr));
+    let (file, stream) = (json_lines(&as_file.stdout), json_lines(&as_stream.stdout));
+    assert_eq!((file.len(), stream.len()), (1, 1));
+    assert_eq!(file[0]["probs"], stream[0]["probs"]);
+    assert_eq!(stream[0]["file"], "-");
+
+    // Cut inside its data, the header still announcing all of it: one warning naming the file.
+    let cut = dir.path().join("cut.wav");
+    std::fs::write(&cut, &wav[..wav.len() / 2]).unwrap();
+    let out = serd(&[&predict[..], &[cut.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cut.wav"), "{stderr}");
+
+    for command in ["predict", "extract"] {
+        let out = serd_stdin(&[command, "-", "-"], wav.clone());
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(text(&out.stderr).contains("only once"), "{command}");
+        assert!(out.stdout.is_empty(), "{command}");
+    }
+}
+
 /// `-` reads a stream from stdin as it arrives: a WAV (also one whose sizes are a pipe's
 /// placeholders), an Ogg stream, or raw PCM described by --raw/--rate/--channels. The features
 /// are those of the same audio read from a file.
@@ -464,6 +516,11 @@ fn stdin_streams_give_the_features_of_the_file() {
     // Raw PCM needs its rate; nothing on stdin is one clear error.
     let out = serd(&["extract", "-", "--raw", "s16le"]);
     assert_eq!(out.status.code(), Some(2));
+    // --raw describes stdin: with only files to read it is a mistake, not ignored.
+    let speech = fixture("speech_48k.wav");
+    let out = serd(&[&raw[..1], &[speech.to_str().unwrap()], &raw[2..]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--raw"), "{}", text(&out.stderr));
     let out = serd_stdin(&["extract", "-"], Vec::new());
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -163,6 +163,8 @@ fn eval_reports_each_condition() {
     {
         rows += &format!("{},neutral,s{i}\n", fixture(name).display());
     }
+    // A label outside the five classes: left out, and counted in the report.
+    rows += &format!("{},calm,s0\n", fixture("speech_16k.wav").display());
     std::fs::write(&manifest, rows).unwrap();
     let cache = dir.path().join("cache");
     let out = serd(&[
@@ -179,16 +181,20 @@ fn eval_reports_each_condition() {
         "babble:10+reverb:0.6",
         "--condition",
         "telephone:alaw",
+        "--condition",
+        "white:10",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = &json_lines(&out.stdout)[0];
     assert_eq!(report["n"], 3);
+    assert_eq!(report["left_out"], serde_json::json!({"calm": 1}));
     assert!(report["ece"].as_f64().unwrap() >= 0.0);
     let conditions = report["conditions"].as_array().unwrap();
     let names: Vec<&str> = conditions
         .iter()
         .map(|c| c["condition"].as_str().unwrap())
         .collect();
+    // Asked twice, measured once; babble from three speakers says it is not four voices.
     assert_eq!(
         names,
         ["white:10", "babble:10+reverb:0.6:0", "telephone:alaw"]
@@ -197,6 +203,7 @@ fn eval_reports_each_condition() {
         assert_eq!(c["n"], 3, "{c}");
     }
     let stderr = text(&out.stderr);
+    assert!(stderr.contains("talkers repeat"), "{stderr}");
     for line in ["clean", "white:10", "telephone:alaw"] {
         assert!(stderr.contains(line), "table lacks {line}: {stderr}");
     }
@@ -208,7 +215,7 @@ fn eval_reports_each_condition() {
         "--condition",
         "hiss:10",
     ]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "a command-line mistake");
     let stderr = text(&bad.stderr);
     assert!(stderr.contains("hiss"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

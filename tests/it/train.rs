@@ -378,9 +378,11 @@ fn bad_training_requests_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let o = out_dir.to_str().unwrap();
-    let one_line = |args: &[&str], needle: &str| {
+    // Status 1: the request cannot be carried out on this data; 2: a value on the command line
+    // is not allowed (as for the values clap refuses itself).
+    let one_line_status = |args: &[&str], needle: &str, status: i32| {
         let out = serd(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(status), "{args:?}");
         let stderr = text(&out.stderr);
         assert!(
             stderr.lines().any(|l| l.contains(needle)),
@@ -388,6 +390,7 @@ fn bad_training_requests_are_clear_errors() {
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
     };
+    let one_line = |args: &[&str], needle: &str| one_line_status(args, needle, 1);
     // A manifest without a label column.
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "path,speaker\na.wav,s1\n").unwrap();
@@ -429,7 +432,7 @@ fn bad_training_requests_are_clear_errors() {
     let cache = dir.path().join("cache");
     let (s, c) = (single.to_str().unwrap(), cache.to_str().unwrap());
     // `serd train` on a manifest, with the shared cache and the CPU backend.
-    let train = |data: &str, extra: &[&str], needle: &str| {
+    let train_status = |data: &str, extra: &[&str], needle: &str, status: i32| {
         let mut args = vec![
             "train",
             "--data",
@@ -442,8 +445,10 @@ fn bad_training_requests_are_clear_errors() {
             "cpu",
         ];
         args.extend_from_slice(extra);
-        one_line(&args, needle);
+        one_line_status(&args, needle, status);
     };
+    let train = |data: &str, extra: &[&str], needle: &str| train_status(data, extra, needle, 1);
+    let not_allowed = |extra: &[&str], needle: &str| train_status(s, extra, needle, 2);
     train(s, &[], "--grouping none");
     train(
         s,
@@ -464,7 +469,7 @@ fn bad_training_requests_are_clear_errors() {
         "use more --folds",
     );
     // A learning rate that is not a positive number.
-    train(s, &["--learning-rate", "nan"], "--learning-rate");
+    not_allowed(&["--learning-rate", "nan"], "--learning-rate");
     // A learning rate so large that training diverges: an error, not a saved random network.
     train(
         s,
@@ -481,13 +486,18 @@ fn bad_training_requests_are_clear_errors() {
         "training diverged",
     );
     // Label smoothing of 1 would leave no signal in the targets.
-    train(s, &["--label-smoothing", "1"], "--label-smoothing");
+    not_allowed(&["--label-smoothing", "1"], "--label-smoothing");
     // Dropout of every channel, or not a number.
-    train(s, &["--dropout", "1"], "--dropout");
-    train(s, &["--dropout", "nan"], "--dropout");
+    not_allowed(&["--dropout", "1"], "--dropout");
+    not_allowed(&["--dropout", "nan"], "--dropout");
     // A noise floor above the speech level; a condition that does not parse.
-    train(s, &["--floor", "-10"], "--floor");
-    train(s, &["--test-condition", "white:loud"], "white:loud");
+    not_allowed(&["--floor", "-10"], "--floor");
+    not_allowed(&["--test-condition", "white:loud"], "white:loud");
+    // Counts that must be positive, each named; too few folds.
+    for flag in ["--epochs", "--batch", "--ensemble"] {
+        not_allowed(&[flag, "0"], &format!("{flag} must be at least 1"));
+    }
+    not_allowed(&["--folds", "1"], "--folds must be at least 2");
     // Evaluation where no file can be read: the report, then an error.
     let unreadable = dir.path().join("unreadable.csv");
     std::fs::write(dir.path().join("text.wav"), "not audio\n".repeat(50)).unwrap();
