@@ -278,7 +278,12 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
     }
     for (what, n, first) in failed {
         log::warn!(
-            "{what}: {n} copies could not be made and are left out (first: {first}; -v lists them)"
+            "{what}: {} could not be made and left out (first: {first}; -v lists them)",
+            if n == 1 {
+                "1 copy".to_string()
+            } else {
+                format!("{n} copies")
+            }
         );
     }
     hits.into_inner()

@@ -93,3 +93,12 @@ mod tests {
         assert_eq!(escape_line_breaks("plain"), "plain");
     }
 }
+
+/// `n` and a noun, plural unless `n` is 1: "1 file", "3 files" (nouns that take an s).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

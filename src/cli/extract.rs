@@ -70,9 +70,9 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     );
     if summary.failed > 0 {
         log::error!(
-            "{} of {} files could not be extracted",
+            "{} of {} could not be extracted",
             summary.failed,
-            summary.files
+            serd::logging::count(summary.files, "file")
         );
         return Ok(ExitCode::FAILURE);
     }

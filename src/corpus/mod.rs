@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::Emotion;
+use crate::logging::count;
 
 mod manifest;
 mod names;
@@ -259,14 +260,14 @@ pub fn load(path: &Path) -> Result<Source, CorpusError> {
         if source.problems.is_empty() {
             String::new()
         } else {
-            format!("; {} files unusable", source.problems.len())
+            format!("; {} unusable", count(source.problems.len(), "file"))
         },
     );
     if let Some(first) = source.problems.first() {
         log::warn!(
-            "{}: {} files cannot be used (first: {}: {})",
+            "{}: {} cannot be used (first: {}: {})",
             path.display(),
-            source.problems.len(),
+            count(source.problems.len(), "file"),
             first.path.display(),
             first.error
         );
@@ -438,8 +439,8 @@ fn empty_detail(left_out: &BTreeMap<String, usize>, problems: &[Skipped]) -> Str
     }
     if let Some(first) = problems.first() {
         parts.push(format!(
-            "{} files unusable, first {}: {}",
-            problems.len(),
+            "{} unusable, first {}: {}",
+            count(problems.len(), "file"),
             first.path.display(),
             first.error
         ));
