@@ -83,6 +83,15 @@ fn escape_line_breaks(message: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `n` and a noun, plural unless `n` is 1: "1 file", "3 files" (nouns that take an s).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,13 +101,11 @@ mod tests {
         assert_eq!(escape_line_breaks("a\nb\r.wav: bad"), "a\\nb\\r.wav: bad");
         assert_eq!(escape_line_breaks("plain"), "plain");
     }
-}
 
-/// `n` and a noun, plural unless `n` is 1: "1 file", "3 files" (nouns that take an s).
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
+    #[test]
+    fn counts_are_singular_only_for_one() {
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(0, "file"), "0 files");
+        assert_eq!(count(2, "speaker"), "2 speakers");
     }
 }
