@@ -374,6 +374,19 @@ fn bad_listen_requests_are_one_line_errors() {
             "cannot be used with",
             2,
         ),
+        // Raw PCM describes stdin; a file's header says what it holds.
+        (
+            vec![
+                "--input",
+                speech.to_str().unwrap(),
+                "--raw",
+                "s16le",
+                "--rate",
+                "16000",
+            ],
+            "--raw",
+            2,
+        ),
     ];
     for (args, needle, code) in cases {
         let mut all = vec!["listen", "--backend", "cpu"];
