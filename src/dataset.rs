@@ -279,11 +279,7 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
     for (what, n, first) in failed {
         log::warn!(
             "{what}: {} could not be made and left out (first: {first}; -v lists them)",
-            if n == 1 {
-                "1 copy".to_string()
-            } else {
-                format!("{n} copies")
-            }
+            crate::logging::count(n, "copy", "copies")
         );
     }
     hits.into_inner()

@@ -83,13 +83,9 @@ fn escape_line_breaks(message: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `n` and a noun, plural unless `n` is 1: "1 file", "3 files" (nouns that take an s).
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+/// `n` and a noun, singular only when `n` is 1: "1 file", "3 files", "0 copies".
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 #[cfg(test)]
@@ -104,8 +100,8 @@ mod tests {
 
     #[test]
     fn counts_are_singular_only_for_one() {
-        assert_eq!(count(1, "file"), "1 file");
-        assert_eq!(count(0, "file"), "0 files");
-        assert_eq!(count(2, "speaker"), "2 speakers");
+        assert_eq!(count(1, "file", "files"), "1 file");
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(2, "copy", "copies"), "2 copies");
     }
 }

@@ -72,7 +72,7 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
         log::error!(
             "{} of {} could not be extracted",
             summary.failed,
-            serd::logging::count(summary.files, "file")
+            serd::logging::count(summary.files, "file", "files")
         );
         return Ok(ExitCode::FAILURE);
     }

@@ -101,7 +101,7 @@ pub fn is_usage(e: &anyhow::Error) -> bool {
 
 /// `-` (stdin) at most once among `files`: two readers would split one stream between them.
 pub fn stdin_once(files: &[PathBuf]) -> anyhow::Result<()> {
-    let stdin = std::path::Path::new(serd::audio::decode::STDIN);
+    let stdin = Path::new(serd::audio::decode::STDIN);
     if files.iter().filter(|f| f.as_path() == stdin).count() > 1 {
         usage!("`-` (stdin) can be given only once: there is one stream to read");
     }

@@ -260,14 +260,17 @@ pub fn load(path: &Path) -> Result<Source, CorpusError> {
         if source.problems.is_empty() {
             String::new()
         } else {
-            format!("; {} unusable", count(source.problems.len(), "file"))
+            format!(
+                "; {} unusable",
+                count(source.problems.len(), "file", "files")
+            )
         },
     );
     if let Some(first) = source.problems.first() {
         log::warn!(
             "{}: {} cannot be used (first: {}: {})",
             path.display(),
-            count(source.problems.len(), "file"),
+            count(source.problems.len(), "file", "files"),
             first.path.display(),
             first.error
         );
@@ -440,7 +443,7 @@ fn empty_detail(left_out: &BTreeMap<String, usize>, problems: &[Skipped]) -> Str
     if let Some(first) = problems.first() {
         parts.push(format!(
             "{} unusable, first {}: {}",
-            count(problems.len(), "file"),
+            count(problems.len(), "file", "files"),
             first.path.display(),
             first.error
         ));
