@@ -22,8 +22,7 @@ const EVAL_SEED: u64 = 0xE7A1;
 
 /// Evaluate a model on labelled speech: prints one JSON object (n, accuracy, UAR, per-class
 /// recall, confusion matrix, expected calibration error, skipped files, files left out by label,
-/// and one entry per
-/// --condition) on stdout and a table on stderr.
+/// and one entry per --condition) on stdout and a table on stderr.
 ///
 /// Each file is classified at utterance level: the mean of its windows' probabilities. Data
 /// sources are given as for `serd train`.
