@@ -86,7 +86,7 @@ impl StdinArgs {
 #[error("{0}")]
 pub struct Usage(pub String);
 
-/// `Err` of a [`Usage`] error with this message.
+/// Returns early with a [`Usage`] error of this message (format! arguments).
 macro_rules! usage {
     ($($arg:tt)*) => {
         return Err(anyhow::Error::new($crate::cli::Usage(format!($($arg)*))))
