@@ -144,7 +144,7 @@ def main():
                     session = np.concatenate([
                         rng.choice(major, n_major, replace=True),
                         rng.choice(minor, a.session_files - n_major, replace=True),
-                    ]) if share < 1.0 or len(major) == 0 else rng.choice(major, a.session_files, replace=True)
+                    ])
                     view[rows] = x[rows] - x[session].mean(0)
                 per_emotion.append(view)
         # training views are identical across sessions: fit once per fold, predict every view
