@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::metrics_file::Metrics;
 use serd::metrics::MeanStd;
+use serd::train::fit::FitConfig;
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
@@ -24,6 +25,35 @@ fn wire(v: &impl Serialize) -> String {
     }
 }
 
+/// How each network was trained, for the protocol section.
+fn training(fit: &FitConfig) -> String {
+    let settings = format!(
+        "batch {}, Adam {}, label smoothing {}{}",
+        fit.batch,
+        wire(&fit.learning_rate),
+        fit.label_smoothing,
+        if fit.weight_decay > 0.0 {
+            format!(", L2 penalty {}", wire(&fit.weight_decay))
+        } else {
+            String::new()
+        }
+    );
+    if fit.early_stopping {
+        format!(
+            "early stopping (patience {}, at most {} epochs, {settings}) watches a validation split \
+             carved out of the training part, grouped like the folds; the best epoch's weights are \
+             kept",
+            fit.patience, fit.epochs
+        )
+    } else {
+        format!(
+            "every network trains {} epochs on the whole training part ({settings}) and keeps the \
+             last",
+            fit.epochs
+        )
+    }
+}
+
 /// A short model card: data and its licences, protocol, figures, limits.
 pub fn model_card(m: &Metrics) -> String {
     let p = &m.protocol;
@@ -32,8 +62,13 @@ pub fn model_card(m: &Metrics) -> String {
     let mut s = String::new();
     s += "# serd emotion model\n\n";
     s += &format!(
-        "A CNN over openSMILE {} functionals ({}), classifying speech as anger, surprise, happiness, \
+        "{} over openSMILE {} functionals ({}), classifying speech as anger, surprise, happiness, \
          sadness or neutral. Trained by serd {}.\n\n",
+        match p.model.blocks {
+            0 => "A linear model (multinomial logistic regression)".to_string(),
+            1 => format!("A CNN of one block of {} filters", p.model.filters),
+            n => format!("A CNN of {n} blocks of {} filters", p.model.filters),
+        },
         wire(&p.features),
         match p.window_s {
             Some(w) => format!("{w} s windows every {} s", p.hop_s.unwrap_or(w)),
@@ -72,10 +107,7 @@ pub fn model_card(m: &Metrics) -> String {
           audEERING's research licence (non-commercial). Do not use this model commercially.\n\n";
     s += "## Protocol\n\n";
     s += &format!(
-        "{}-fold cross-validation, {}; {}. The scaler is fitted on each training part only; early \
-         stopping (patience {}, at most {} epochs, batch {}, Adam {}, label smoothing {}) watches a \
-         validation split carved out of the training part, grouped like the folds; the best epoch's \
-         weights are kept. \
+        "{}-fold cross-validation, {}; {}. The scaler is fitted on each training part only; {}. \
          A file is classified by the mean of its windows' probabilities (a file shorter than one \
          window, by the functionals of all of it). The final model is trained the same way on all \
          data.\n\n",
@@ -86,11 +118,7 @@ pub fn model_card(m: &Metrics) -> String {
             "NOT grouped by speaker: speakers appear in training and test folds, so the figures overstate accuracy on new speakers"
         },
         "stratified by class",
-        p.fit.patience,
-        p.fit.epochs,
-        p.fit.batch,
-        wire(&p.fit.learning_rate),
-        p.fit.label_smoothing
+        training(p.fit)
     );
     s += "## Figures (cross-validated)\n\n";
     s += &format!(

@@ -35,8 +35,9 @@ use super::{windowing, WindowArg};
 ///
 /// Protocol: K-fold cross-validation stratified by class and grouped by speaker; in each fold the
 /// scaler is fitted on the training part and early stopping watches a validation split carved by
-/// speaker out of the training part. Then one final model is trained on all data (its early
-/// stopping on a speaker-held-out split) and written to --out with its metrics.
+/// speaker out of the training part (or, with --no-early-stopping, every epoch runs on the whole
+/// training part). Then one final model is trained on all data the same way and written to --out
+/// with its metrics.
 #[derive(Args)]
 pub struct TrainArgs {
     /// A corpus folder or CSV manifest (repeat for several).
@@ -88,14 +89,34 @@ pub struct TrainArgs {
         default_value_t = 0.1
     )]
     label_smoothing: f64,
+    /// L2 penalty on the network's weights (Adam's coupled weight decay), 0 for none. A penalty
+    /// of λ on the mean loss is scikit-learn's LogisticRegression with C = 1 / (λ × examples).
+    #[arg(
+        long,
+        value_name = "L",
+        allow_negative_numbers = true,
+        default_value_t = 0.0
+    )]
+    weight_decay: f64,
+    /// Train every one of --epochs on the whole training part and keep the last epoch, instead
+    /// of holding out a validation split for early stopping (--patience is then unused). Meant
+    /// for the linear model (--blocks 0) with --weight-decay: its target is the penalised
+    /// optimum, which early stopping on the validation loss stops short of.
+    #[arg(long)]
+    no_early_stopping: bool,
     /// How the feature vector enters the network: "channels" (the reference's literal layout,
     /// the default: best figures here, and about 10x faster) or "sequence".
     #[arg(long, value_parser = super::choice::<Layout>(), default_value = "channels")]
     layout: Layout,
-    /// Filters of each of the network's two convolution blocks (its width).
+    /// Filters of each of the network's convolution blocks (its width).
     #[arg(long, value_name = "N", default_value_t = 128,
           value_parser = clap::value_parser!(u16).range(1..=4096))]
     filters: u16,
+    /// Convolution blocks before the output layer: 2 (the reference's CNN), 1, or 0 (the output
+    /// layer alone: a linear model of the standardised features, multinomial logistic regression).
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(0..=2))]
+    blocks: u8,
     /// Probability of dropping a whole channel after each block while training, 0 to below 1.
     #[arg(
         long,
@@ -213,7 +234,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             folds: args.folds,
             grouping: args.grouping,
             speaker_independent: args.grouping == Grouping::Speaker,
-            validation: "early stopping on a split of each training part, grouped like the folds",
+            validation: if options.fit.early_stopping {
+                "early stopping on a split of each training part, grouped like the folds"
+            } else {
+                "none: a fixed number of epochs on the whole training part"
+            },
             scaler: "fitted on each training part only",
             features: args.set,
             window_s: options.windowing.seconds().0,
@@ -270,6 +295,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Which loss the progress bars show each epoch.
+fn watched_loss(options: &Options) -> &'static str {
+    if options.fit.early_stopping {
+        "validation loss"
+    } else {
+        "training loss"
+    }
+}
+
 /// The final model, on all data, with the cross-validated temperatures, saved into `dir`.
 fn final_model(
     files: &[Labelled],
@@ -281,9 +315,10 @@ fn final_model(
 ) -> anyhow::Result<Vec<FitLog>> {
     let all: Vec<&Labelled> = files.iter().collect();
     let progress = dataset::bar(args.epochs as u64, "final model, epoch");
+    let watched = watched_loss(options);
     let (mut predictor, log) = train::train_one(&all, options, device, &mut |epoch, loss| {
         progress.set_position(epoch as u64);
-        progress.set_message(format!("validation loss {loss:.3}"));
+        progress.set_message(format!("{watched} {loss:.3}"));
     })?;
     progress.finish_and_clear();
     predictor.set_temperatures(cv.calibration.temperature, cv.calibration.file_temperature);
@@ -359,6 +394,12 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
             args.label_smoothing
         );
     }
+    if !(args.weight_decay.is_finite() && args.weight_decay >= 0.0) {
+        usage!(
+            "--weight-decay must be 0 or a positive number, not {}",
+            args.weight_decay
+        );
+    }
     if !(0.0..=1.0).contains(&args.min_voiced) {
         usage!(
             "--min-voiced is a share between 0 and 1, not {}",
@@ -387,6 +428,7 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
         model: CnnConfig::new(args.set.dimension())
             .with_layout(args.layout)
             .with_filters(usize::from(args.filters))
+            .with_blocks(usize::from(args.blocks))
             .with_dropout(args.dropout),
         fit: FitConfig {
             epochs: args.epochs,
@@ -395,6 +437,8 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
             learning_rate: args.learning_rate,
             class_weights: args.class_weights == ClassWeights::Balanced,
             label_smoothing: args.label_smoothing,
+            weight_decay: args.weight_decay,
+            early_stopping: !args.no_early_stopping,
             seed: args.seed,
         },
         members: args.ensemble,
@@ -523,7 +567,10 @@ fn cross_validate(
         device,
         &mut |fold, epoch, loss| {
             progress.set_position(fold as u64);
-            progress.set_message(format!("epoch {epoch}, validation loss {loss:.3}"));
+            progress.set_message(format!(
+                "epoch {epoch}, {} {loss:.3}",
+                watched_loss(options)
+            ));
         },
     )?;
     progress.finish_and_clear();

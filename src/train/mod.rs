@@ -336,42 +336,19 @@ fn select<'a, T>(
 }
 
 /// Trains one network on `files`: a speaker-held-out validation split for early stopping, the
-/// scaler fitted on the rest, which is what the network trains on.
+/// scaler fitted on the rest, which is what the network trains on. Without early stopping
+/// nothing is held out.
 pub fn train_one<'a>(
     files: &[&'a Labelled],
     options: &Options,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64),
 ) -> Result<(Predictor, Vec<FitLog>), folds::FoldError> {
-    let labels: Vec<Emotion> = files.iter().map(|f| f.label).collect();
-    let speakers: Vec<&str> = files.iter().map(|f| f.speaker.as_str()).collect();
-    let groups = match options.grouping {
-        Grouping::Speaker => {
-            let mut s = speakers.clone();
-            s.sort_unstable();
-            s.dedup();
-            s.len()
-        }
-        Grouping::None => files.len(),
+    let (train, valid) = if options.fit.early_stopping {
+        validation_split(files, options)?
+    } else {
+        (files.to_vec(), Vec::new())
     };
-    // About a sixth of the training part validates (at least one group of every two).
-    let parts = groups.clamp(2, 6);
-    let split = folds::assign(
-        &labels,
-        &speakers,
-        options.grouping,
-        parts,
-        options.fit.seed ^ 0x5EED,
-    )
-    // It fails only when there is a single group to split.
-    .map_err(|_| folds::FoldError::NoValidation {
-        unit: match options.grouping {
-            Grouping::Speaker => "speaker",
-            Grouping::None => "file",
-        },
-    })?;
-    let train = select(files.iter().copied(), &split, |p| p != 0);
-    let valid = select(files.iter().copied(), &split, |p| p == 0);
 
     // A file's windows and those of its augmented copies, each copy judged like a file.
     let labelled_windows = |files: &[&'a Labelled]| -> Vec<(&'a Window, Emotion)> {
@@ -434,6 +411,45 @@ pub fn train_one<'a>(
         .copied()
         .filter(|d| *d > 0.0);
     Ok((Predictor::new(info, models, device.clone()), logs))
+}
+
+/// `files` split into training and validation parts, about a sixth validating (at least one
+/// group of every two), grouped as the folds are.
+#[allow(clippy::type_complexity)]
+fn validation_split<'a>(
+    files: &[&'a Labelled],
+    options: &Options,
+) -> Result<(Vec<&'a Labelled>, Vec<&'a Labelled>), folds::FoldError> {
+    let labels: Vec<Emotion> = files.iter().map(|f| f.label).collect();
+    let speakers: Vec<&str> = files.iter().map(|f| f.speaker.as_str()).collect();
+    let groups = match options.grouping {
+        Grouping::Speaker => {
+            let mut s = speakers.clone();
+            s.sort_unstable();
+            s.dedup();
+            s.len()
+        }
+        Grouping::None => files.len(),
+    };
+    let parts = groups.clamp(2, 6);
+    let split = folds::assign(
+        &labels,
+        &speakers,
+        options.grouping,
+        parts,
+        options.fit.seed ^ 0x5EED,
+    )
+    // It fails only when there is a single group to split.
+    .map_err(|_| folds::FoldError::NoValidation {
+        unit: match options.grouping {
+            Grouping::Speaker => "speaker",
+            Grouping::None => "file",
+        },
+    })?;
+    Ok((
+        select(files.iter().copied(), &split, |p| p != 0),
+        select(files.iter().copied(), &split, |p| p == 0),
+    ))
 }
 
 impl Options {

@@ -490,6 +490,9 @@ fn bad_training_requests_are_clear_errors() {
     // Dropout of every channel, or not a number.
     not_allowed(&["--dropout", "1"], "--dropout");
     not_allowed(&["--dropout", "nan"], "--dropout");
+    not_allowed(&["--weight-decay", "-0.1"], "--weight-decay");
+    not_allowed(&["--weight-decay", "inf"], "--weight-decay");
+    not_allowed(&["--blocks", "3"], "--blocks");
     // A noise floor above the speech level; a condition that does not parse.
     not_allowed(&["--floor", "-10"], "--floor");
     not_allowed(&["--test-condition", "white:loud"], "white:loud");
@@ -698,6 +701,75 @@ fn train_killed_at_any_point_leaves_nothing_corrupt() {
         .filter(|n| n.contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The linear model (no blocks), penalised and trained for a fixed number of epochs on the whole
+/// training part: it separates the corpus, runs every epoch, keeps the last, holds nothing out,
+/// and says so in model.json, metrics.json and the card.
+#[test]
+fn a_linear_model_trains_for_fixed_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let (model, cache) = (dir.path().join("model"), dir.path().join("cache"));
+    let args = small_training(
+        &manifest,
+        &model,
+        &cache,
+        &[
+            "--blocks",
+            "0",
+            "--weight-decay",
+            "0.01",
+            "--no-early-stopping",
+            "--learning-rate",
+            "0.01",
+        ],
+    );
+    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(model.join(name)).unwrap()).unwrap()
+    };
+    let (info, metrics) = (read("model.json"), read("metrics.json"));
+    assert_eq!(info["model"]["blocks"], 0);
+    assert!(metrics["protocol"]["validation"]
+        .as_str()
+        .unwrap()
+        .starts_with("none"));
+    let logs: Vec<&serde_json::Value> = metrics["cv"]["folds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["fit"].as_array().unwrap())
+        .chain(metrics["final"].as_array().unwrap())
+        .collect();
+    assert_eq!(logs.len(), 3, "two folds and the final model");
+    for log in logs {
+        assert_eq!(
+            (&log["epochs"], &log["best_epoch"]),
+            (&30.into(), &30.into())
+        );
+        assert!(log["best_valid_loss"].is_null(), "{log}");
+        assert!(log["train_loss"].as_f64().unwrap().is_finite(), "{log}");
+    }
+    // 88 weights and a bias per class: a few kilobytes, not a CNN's.
+    let weights = std::fs::metadata(model.join("weights-0.bpk"))
+        .unwrap()
+        .len();
+    assert!(weights < 16_384, "{weights} bytes");
+    let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("A linear model"), "{card}");
+    assert!(
+        card.contains("trains 30 epochs on the whole training part"),
+        "{card}"
+    );
+    let sad = dir.path().join("s3_sadness_1.wav");
+    assert_eq!(
+        predict(model.to_str().unwrap(), &[sad.to_str().unwrap()])[0]["label"],
+        "sadness"
+    );
 }
 
 /// `serd train` on a small corpus: 2 folds, at most 30 epochs, the CPU backend, and `extra`.
