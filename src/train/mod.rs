@@ -415,7 +415,6 @@ pub fn train_one<'a>(
 
 /// `files` split into training and validation parts, about a sixth validating (at least one
 /// group of every two), grouped as the folds are.
-#[allow(clippy::type_complexity)]
 fn validation_split<'a>(
     files: &[&'a Labelled],
     options: &Options,
