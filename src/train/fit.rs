@@ -230,6 +230,40 @@ mod tests {
             .unzip()
     }
 
+    /// Settings the toy fits share; each test states those it depends on.
+    fn toy_config() -> FitConfig {
+        FitConfig {
+            epochs: 40,
+            patience: 40,
+            batch: 16,
+            learning_rate: 1e-2,
+            class_weights: false,
+            label_smoothing: 0.0,
+            weight_decay: 0.0,
+            early_stopping: true,
+            seed: 1,
+        }
+    }
+
+    /// Mean probability a model gives the labelled class of `examples`, after checking that it
+    /// gets every one right.
+    fn confidence_on(model: Cnn, examples: &Examples, device: &Device) -> f32 {
+        let probs = crate::model::ensemble_probs(&[model], &examples.rows, device);
+        for (p, l) in probs.iter().zip(&examples.labels) {
+            assert_eq!(
+                p.iter().cloned().fold(f32::MIN, f32::max),
+                p[l.index()],
+                "{p:?}"
+            );
+        }
+        probs
+            .iter()
+            .zip(&examples.labels)
+            .map(|(p, l)| p[l.index()])
+            .sum::<f32>()
+            / probs.len() as f32
+    }
+
     /// Two classes told apart by the sign of the first feature, learnt without and with heavy
     /// label smoothing: both separate them, but smoothing keeps the network from certainty (its
     /// optimum puts 1 - a + a/5 = 0.6 on the labelled class at a = 0.5).
@@ -246,12 +280,8 @@ mod tests {
                 epochs: 60,
                 patience: 60,
                 batch: 16,
-                learning_rate: 1e-2,
-                class_weights: false,
                 label_smoothing,
-                weight_decay: 0.0,
-                early_stopping: true,
-                seed: 1,
+                ..toy_config()
             };
             let model_config = CnnConfig::new(4).with_filters(8);
             let (model, _) = fit(
@@ -262,23 +292,7 @@ mod tests {
                 &device,
                 |_, _| {},
             );
-            let probs = crate::model::ensemble_probs(&[model], &examples().rows, &device);
-            let correct = probs
-                .iter()
-                .zip(&labels)
-                .filter(|(p, l)| p.iter().cloned().fold(f32::MIN, f32::max) == p[l.index()])
-                .count();
-            assert_eq!(
-                correct,
-                rows.len(),
-                "smoothing {label_smoothing}: not separated"
-            );
-            probs
-                .iter()
-                .zip(&labels)
-                .map(|(p, l)| p[l.index()])
-                .sum::<f32>()
-                / rows.len() as f32
+            confidence_on(model, &examples(), &device)
         };
         let (plain, smoothed) = (confidence(0.0), confidence(0.5));
         assert!(plain > 0.9, "without smoothing: {plain}");
@@ -299,25 +313,6 @@ mod tests {
             w.iter().all(|&x| x > 0.0),
             "burn rejects non-positive weights: {w:?}"
         );
-    }
-
-    /// Mean probability a model gives the labelled class of `examples`, after checking that it
-    /// gets every one right.
-    fn confidence_on(model: Cnn, examples: &Examples, device: &Device) -> f32 {
-        let probs = crate::model::ensemble_probs(&[model], &examples.rows, device);
-        for (p, l) in probs.iter().zip(&examples.labels) {
-            assert_eq!(
-                p.iter().cloned().fold(f32::MIN, f32::max),
-                p[l.index()],
-                "{p:?}"
-            );
-        }
-        probs
-            .iter()
-            .zip(&examples.labels)
-            .map(|(p, l)| p[l.index()])
-            .sum::<f32>()
-            / probs.len() as f32
     }
 
     /// Without early stopping every epoch runs, nothing needs to validate, and the last epoch is
@@ -341,10 +336,10 @@ mod tests {
                 batch: 64,
                 learning_rate: 5e-2,
                 class_weights: true,
-                label_smoothing: 0.0,
                 weight_decay,
                 early_stopping: false,
                 seed: 3,
+                ..toy_config()
             };
             let model_config = CnnConfig::new(4).with_blocks(0);
             let mut epochs_seen = Vec::new();
