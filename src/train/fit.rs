@@ -98,6 +98,11 @@ pub fn fit(
 
     let mut rng = Rng::new(config.seed);
     let mut order: Vec<usize> = (0..train.rows.len()).collect();
+    // One batch of every example is the same batch each epoch (a sum does not depend on the
+    // order): built once, not copied anew every epoch, which for a linear model on every window
+    // of a corpus would cost more than the step itself.
+    let whole = (config.batch >= train.rows.len() && !train.rows.is_empty())
+        .then(|| tensors(train, &order, &train_device));
     // The kept network, its validation loss, its epoch and its training loss.
     let mut best = (model.valid(), f64::INFINITY, 0usize, f64::NAN);
     let mut epochs = 0;
@@ -107,7 +112,10 @@ pub fn fit(
         // Summed on the device and read once an epoch: on a GPU every read is a synchronisation.
         let mut summed: Option<Tensor<1>> = None;
         for batch in order.chunks(config.batch) {
-            let (x, y) = tensors(train, batch, &train_device);
+            let (x, y) = match &whole {
+                Some((x, y)) => (x.clone(), y.clone()),
+                None => tensors(train, batch, &train_device),
+            };
             let loss = loss_fn.forward(model.forward(x), y);
             let weighted = loss.clone().detach() * batch.len() as f32;
             summed = Some(summed.map_or(weighted.clone(), |s| s + weighted));
