@@ -59,8 +59,12 @@ fn bundled_model(manifest: &Path, out: &Path) {
             .map(|v| v.trim().trim_matches('"').to_string())
             .unwrap_or_else(|| "?".into())
     };
+    let linear = match field("linear").as_str() {
+        "?" => String::new(),
+        n => format!(" and {n} linear"),
+    };
     println!(
-        "cargo:rustc-env=SERD_MODEL=bundled model {id}: {}, {} s windows, {} networks",
+        "cargo:rustc-env=SERD_MODEL=bundled model {id}: {}, {} s windows, {} networks{linear}",
         field("features"),
         field("window_s"),
         field("members")

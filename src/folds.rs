@@ -63,6 +63,9 @@ pub enum FoldError {
          lower --learning-rate"
     )]
     Diverged(f64),
+    /// A linear member's training ended with a non-finite training loss.
+    #[error("training a linear member diverged (non-finite training loss); try a larger --linear-penalty")]
+    LinearDiverged,
 }
 
 /// Assigns every item a fold in `0..k`. `labels[i]` and `groups[i]` describe item `i`.

@@ -2,7 +2,8 @@
 //!
 //! `model.json` holds everything inference needs (format version, label order, feature set,
 //! window/hop, voicing threshold, scaler, network config, ensemble size); `weights-N.bpk` the
-//! weights (burnpack) of each network of the ensemble, whose probabilities are averaged.
+//! weights (burnpack) of each member of the ensemble, whose probabilities are averaged: the
+//! networks first, then the linear members.
 //! Training writes it ([`ModelDir::save`]); `eval`, `predict` and `listen` read it, through
 //! [`crate::inference::Predictor`].
 
@@ -19,8 +20,9 @@ use crate::labels::Emotion;
 use crate::model::{Cnn, CnnConfig};
 use crate::scaler::Scaler;
 
-/// Version of the model directory layout this serd reads and writes.
-pub const FORMAT: u32 = 1;
+/// Version of the model directory layout this serd writes. It reads this and every earlier one.
+/// 2: linear members (`linear`), which a reader of format 1 would silently leave out.
+pub const FORMAT: u32 = 2;
 const INFO: &str = "model.json";
 fn weights_file(member: usize) -> String {
     format!("weights-{member}.bpk")
@@ -44,6 +46,10 @@ pub struct ModelInfo {
     pub model: CnnConfig,
     /// Networks in the ensemble (same config, different seeds).
     pub members: usize,
+    /// Linear members after the networks: `model` with no blocks (multinomial logistic
+    /// regression on the standardised features). Absent when there are none (format 1 had none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub linear: usize,
     /// What is done to the audio before openSMILE (absent in models trained before serd had a
     /// front end: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +80,10 @@ fn one() -> f32 {
     1.0
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl ModelInfo {
     /// How this model turns audio into windows.
     pub fn recipe(&self) -> Recipe {
@@ -86,6 +96,15 @@ impl ModelInfo {
 
     pub fn windowing(&self) -> Windowing {
         Windowing::from_seconds(self.window_s, self.hop_s)
+    }
+
+    /// The network of ensemble member `member`: the networks first, then the linear members.
+    pub fn member(&self, member: usize) -> CnnConfig {
+        if member < self.members {
+            self.model.clone()
+        } else {
+            self.model.clone().with_blocks(0)
+        }
     }
 }
 
@@ -101,7 +120,7 @@ pub enum ModelError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{}: model format {found}, this serd reads format {FORMAT}", .path.display())]
+    #[error("{}: model format {found}, this serd reads formats 1 to {FORMAT}: a newer serd wrote it", .path.display())]
     Format { path: PathBuf, found: u32 },
     #[error("{}: inconsistent model: {reason}", .path.display())]
     Inconsistent { path: PathBuf, reason: String },
@@ -151,7 +170,7 @@ impl ModelDir {
             path: path.clone(),
             source,
         })?;
-        if info.format != FORMAT {
+        if !(1..=FORMAT).contains(&info.format) {
             return Err(ModelError::Format {
                 path,
                 found: info.format,
@@ -177,10 +196,10 @@ impl ModelDir {
                 info.model.n_features
             )));
         }
-        if !(1..=64).contains(&info.members) {
+        if !(1..=64).contains(&info.members) || info.linear > 64 {
             return Err(inconsistent(format!(
-                "an ensemble of {} networks (1 to 64)",
-                info.members
+                "an ensemble of {} networks (1 to 64) and {} linear members (0 to 64)",
+                info.members, info.linear
             )));
         }
         if let Some(problem) = info.model.problem().or_else(|| info.scaler.problem()) {
@@ -211,8 +230,9 @@ impl ModelDir {
                 info.min_voiced
             )));
         }
-        let models = (0..info.members)
+        let models = (0..info.members + info.linear)
             .map(|member| {
+                let config = info.member(member);
                 let weights = dir.join(weights_file(member));
                 let bytes = std::fs::read(&weights).map_err(|source| ModelError::Io {
                     path: weights.clone(),
@@ -224,7 +244,7 @@ impl ModelDir {
                 };
                 // Checked before burn reads the file: the sizes model.json states must be the
                 // weights' (4 bytes a value, plus the format's few kilobytes of names).
-                let values = info.model.parameters();
+                let values = config.parameters();
                 if !(values * 4..=values * 4 + 65_536).contains(&bytes.len()) {
                     return Err(damaged(format!(
                         "{} bytes, but the network model.json describes holds {values} values \
@@ -242,7 +262,7 @@ impl ModelDir {
                         )));
                     }
                 }
-                info.model
+                config
                     .init(device)
                     .try_load_file(&weights)
                     .map_err(|e| ModelError::Weights {
@@ -277,6 +297,51 @@ fn checksum(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// A description of format 1 (before linear members) loads with none; one of a format newer
+    /// than this serd's is refused, naming it.
+    #[test]
+    fn older_formats_load_and_newer_ones_are_refused() {
+        let n = FeatureSet::Egemaps.dimension();
+        let rows = [vec![0.0; n], vec![1.0; n]];
+        let device = Device::flex();
+        let config = CnnConfig::new(n).with_filters(4);
+        let dir = tempfile::tempdir().unwrap();
+        let info = ModelInfo {
+            format: FORMAT,
+            serd_version: "test".into(),
+            labels: Emotion::ALL.to_vec(),
+            features: FeatureSet::Egemaps,
+            window_s: None,
+            hop_s: None,
+            min_voiced: 0.1,
+            scaler: Scaler::fit(rows.iter().map(Vec::as_slice)),
+            model: config.clone(),
+            members: 1,
+            linear: 0,
+            front_end: None,
+            temperature: 1.0,
+            file_temperature: 1.0,
+            novelty: None,
+            checksums: BTreeMap::new(),
+        };
+        ModelDir::save(dir.path(), &info, &[config.init(&device)]).unwrap();
+        let path = dir.path().join(INFO);
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(json.get("linear").is_none(), "no linear members, no field");
+        json["format"] = 1.into();
+        std::fs::write(&path, json.to_string()).unwrap();
+        let (loaded, models) = ModelDir::load(dir.path(), &device).unwrap();
+        assert_eq!((loaded.members, loaded.linear, models.len()), (1, 0, 1));
+        json["format"] = (FORMAT + 1).into();
+        std::fs::write(&path, json.to_string()).unwrap();
+        let error = ModelDir::load(dir.path(), &device).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("model format {}", FORMAT + 1)),
+            "{error}"
+        );
+    }
+
     /// Fuzzing `model.json`: damaged descriptions of a small saved model load (and then predict
     /// finite probabilities) or give an error; never a panic or an absurd allocation.
     #[test]
@@ -298,6 +363,7 @@ mod tests {
             scaler: Scaler::fit(rows.iter().map(Vec::as_slice)),
             model: config.clone(),
             members: 1,
+            linear: 1,
             front_end: Some(FrontEnd::DEFAULT),
             temperature: 0.8,
             file_temperature: 0.7,
@@ -305,7 +371,8 @@ mod tests {
             checksums: BTreeMap::new(),
         };
         let dir = tempfile::tempdir().unwrap();
-        ModelDir::save(dir.path(), &info, &[config.init(&device)]).unwrap();
+        let members = [config.init(&device), info.member(1).init(&device)];
+        ModelDir::save(dir.path(), &info, &members).unwrap();
         let base = std::fs::read(dir.path().join(INFO)).unwrap();
         let (mut loaded, mut refused) = (0, 0);
         for damaged in crate::fuzz::mutants(&base, 4, crate::fuzz::cases(2000)) {

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
-use super::metrics_file::Metrics;
+use super::metrics_file::{Metrics, Protocol};
 use serd::metrics::MeanStd;
 use serd::train::fit::FitConfig;
+use serd::train::Linear;
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
@@ -25,11 +26,15 @@ fn wire(v: &impl Serialize) -> String {
     }
 }
 
-/// How each network was trained, for the protocol section.
-fn training(fit: &FitConfig) -> String {
+/// How `who` ("every network") was trained, for the protocol section.
+fn training(fit: &FitConfig, who: &str) -> String {
+    let batch = if fit.batch >= Linear::FULL_BATCH {
+        "full batch".to_string()
+    } else {
+        format!("batch {}", fit.batch)
+    };
     let settings = format!(
-        "batch {}, Adam {}, label smoothing {}{}",
-        fit.batch,
+        "{batch}, Adam {}, label smoothing {}{}",
         wire(&fit.learning_rate),
         fit.label_smoothing,
         if fit.weight_decay > 0.0 {
@@ -40,18 +45,44 @@ fn training(fit: &FitConfig) -> String {
     );
     if fit.early_stopping {
         format!(
-            "early stopping (patience {}, at most {} epochs, {settings}) watches a validation split \
-             carved out of the training part, grouped like the folds; the best epoch's weights are \
-             kept",
+            "{who} stops early (patience {}, at most {} epochs, {settings}) on a validation split \
+             carved out of the training part, grouped like the folds, and keeps the best epoch's \
+             weights",
             fit.patience, fit.epochs
         )
     } else {
         format!(
-            "every network trains {} epochs on the whole training part ({settings}) and keeps the \
-             last",
+            "{who} trains {} epochs on the whole training part ({settings}) and keeps the last",
             fit.epochs
         )
     }
+}
+
+/// What the model is: "A CNN of 2 blocks of 128 filters", or the ensemble it is.
+fn description(p: &Protocol) -> String {
+    let network = match p.model.blocks {
+        0 => "a linear model (multinomial logistic regression)".to_string(),
+        1 => format!("a CNN of one block of {} filters", p.model.filters),
+        n => format!("a CNN of {n} blocks of {} filters", p.model.filters),
+    };
+    let linear = p.linear.map_or(0, |l| l.members);
+    if p.members == 1 && linear == 0 {
+        return format!("A{}", &network[1..]);
+    }
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut s = format!(
+        "An ensemble of {} ({}{network})",
+        count(p.members, "network"),
+        if p.members == 1 { "" } else { "each " }
+    );
+    if let Some(l) = p.linear.filter(|l| l.members > 0) {
+        s += &format!(
+            " and {} (multinomial logistic regression, L2 penalty {}), their probabilities averaged,",
+            count(l.members, "linear model"),
+            wire(&l.fit.weight_decay)
+        );
+    }
+    s
 }
 
 /// A short model card: data and its licences, protocol, figures, limits.
@@ -64,11 +95,7 @@ pub fn model_card(m: &Metrics) -> String {
     s += &format!(
         "{} over openSMILE {} functionals ({}), classifying speech as anger, surprise, happiness, \
          sadness or neutral. Trained by serd {}.\n\n",
-        match p.model.blocks {
-            0 => "A linear model (multinomial logistic regression)".to_string(),
-            1 => format!("A CNN of one block of {} filters", p.model.filters),
-            n => format!("A CNN of {n} blocks of {} filters", p.model.filters),
-        },
+        description(p),
         wire(&p.features),
         match p.window_s {
             Some(w) => format!("{w} s windows every {} s", p.hop_s.unwrap_or(w)),
@@ -118,7 +145,15 @@ pub fn model_card(m: &Metrics) -> String {
             "NOT grouped by speaker: speakers appear in training and test folds, so the figures overstate accuracy on new speakers"
         },
         "stratified by class",
-        training(p.fit)
+        match p.linear.filter(|l| l.members > 0) {
+            None => training(p.fit, "every network"),
+            Some(l) => format!(
+                "{}; {}",
+                training(p.fit, "the networks"),
+                training(&l.fit, "every linear model")
+                    .replace("training part", "training part, validation split included")
+            ),
+        }
     );
     s += "## Figures (cross-validated)\n\n";
     s += &format!(

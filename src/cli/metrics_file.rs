@@ -12,7 +12,7 @@ use serd::labels::Emotion;
 use serd::metrics::{MeanStd, Report};
 use serd::model::CnnConfig;
 use serd::train::fit::{FitConfig, FitLog};
-use serd::train::{Assigned, CalibrationReport, FoldReport};
+use serd::train::{Assigned, CalibrationReport, FoldReport, Linear};
 
 /// Everything `serd train` measured, as written to `metrics.json`.
 #[derive(Serialize)]
@@ -46,6 +46,11 @@ pub struct Protocol<'a> {
     pub test_conditions: Vec<String>,
     pub model: &'a CnnConfig,
     pub fit: &'a FitConfig,
+    /// Networks in the ensemble.
+    pub members: usize,
+    /// Linear members beside them; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linear: Option<&'a Linear>,
     pub backend: &'a str,
 }
 

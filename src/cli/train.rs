@@ -21,7 +21,7 @@ use serd::model::{CnnConfig, Layout};
 use serd::model_dir::ModelDir;
 use serd::plot::{write_confusion_png, write_reliability_png};
 use serd::train::fit::{FitConfig, FitLog};
-use serd::train::{self, Options};
+use serd::train::{self, Epoch, Linear, Options};
 
 use super::metrics_file::{ConditionFigures, Cv, Data, Metrics, Protocol, Timing};
 use super::usage;
@@ -134,6 +134,22 @@ pub struct TrainArgs {
     /// Networks per model (different seeds), probabilities averaged.
     #[arg(long, default_value_t = 1)]
     ensemble: usize,
+    /// Linear members added to the ensemble: multinomial logistic regressions on the same
+    /// standardised features, each fitted to its L2-penalised optimum on the whole training part
+    /// (300 epochs of full-batch Adam at 0.003, the last kept; no early stopping), their
+    /// probabilities averaged with the networks'. A model family that errs on other files than
+    /// the CNN: one of each beat two CNNs here (BENCHMARKS.md, "A linear member").
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=64))]
+    linear: u8,
+    /// L2 penalty of the linear members (on the mean loss; scikit-learn's C = 1 / (L × examples)).
+    #[arg(
+        long,
+        value_name = "L",
+        allow_negative_numbers = true,
+        default_value_t = 0.06
+    )]
+    linear_penalty: f64,
     /// Where the network trains: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
     /// Runs are reproducible on the CPU backend.
     #[arg(long, value_parser = super::choice::<Backend>(), default_value = "auto")]
@@ -249,6 +265,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             test_conditions: tests.iter().map(Condition::to_string).collect(),
             model: &options.model,
             fit: &options.fit,
+            members: options.members,
+            linear: (options.linear.members > 0).then_some(&options.linear),
             backend: &selected.name,
         },
         data: Data {
@@ -295,15 +313,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Which loss the progress bars show each epoch.
-fn watched_loss(options: &Options) -> &'static str {
-    if options.fit.early_stopping {
-        "validation loss"
-    } else {
-        "training loss"
-    }
-}
-
 /// The final model, on all data, with the cross-validated temperatures, saved into `dir`.
 fn final_model(
     files: &[Labelled],
@@ -314,11 +323,13 @@ fn final_model(
     args: &TrainArgs,
 ) -> anyhow::Result<Vec<FitLog>> {
     let all: Vec<&Labelled> = files.iter().collect();
-    let progress = dataset::bar(args.epochs as u64, "final model, epoch");
-    let watched = watched_loss(options);
-    let (mut predictor, log) = train::train_one(&all, options, device, &mut |epoch, loss| {
-        progress.set_position(epoch as u64);
-        progress.set_message(format!("{watched} {loss:.3}"));
+    let progress = dataset::bar(
+        (options.members + options.linear.members) as u64,
+        "final model, network",
+    );
+    let (mut predictor, log) = train::train_one(&all, options, device, &mut |e: Epoch| {
+        progress.set_position(e.member as u64);
+        progress.set_message(e.describe());
     })?;
     progress.finish_and_clear();
     predictor.set_temperatures(cv.calibration.temperature, cv.calibration.file_temperature);
@@ -394,11 +405,13 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
             args.label_smoothing
         );
     }
-    if !(args.weight_decay.is_finite() && args.weight_decay >= 0.0) {
-        usage!(
-            "--weight-decay must be 0 or a positive number, not {}",
-            args.weight_decay
-        );
+    for (flag, value) in [
+        ("--weight-decay", args.weight_decay),
+        ("--linear-penalty", args.linear_penalty),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            usage!("{flag} must be 0 or a positive number, not {value}");
+        }
     }
     if !(0.0..=1.0).contains(&args.min_voiced) {
         usage!(
@@ -418,6 +431,17 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
             args.floor
         );
     }
+    let fit = FitConfig {
+        epochs: args.epochs,
+        patience: args.patience,
+        batch: args.batch,
+        learning_rate: args.learning_rate,
+        class_weights: args.class_weights == ClassWeights::Balanced,
+        label_smoothing: args.label_smoothing,
+        weight_decay: args.weight_decay,
+        early_stopping: !args.no_early_stopping,
+        seed: args.seed,
+    };
     Ok(Options {
         set: args.set,
         windowing,
@@ -430,17 +454,8 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
             .with_filters(usize::from(args.filters))
             .with_blocks(usize::from(args.blocks))
             .with_dropout(args.dropout),
-        fit: FitConfig {
-            epochs: args.epochs,
-            patience: args.patience,
-            batch: args.batch,
-            learning_rate: args.learning_rate,
-            class_weights: args.class_weights == ClassWeights::Balanced,
-            label_smoothing: args.label_smoothing,
-            weight_decay: args.weight_decay,
-            early_stopping: !args.no_early_stopping,
-            seed: args.seed,
-        },
+        linear: Linear::new(usize::from(args.linear), args.linear_penalty, &fit),
+        fit,
         members: args.ensemble,
     })
 }
@@ -565,11 +580,13 @@ fn cross_validate(
         tests,
         options,
         device,
-        &mut |fold, epoch, loss| {
+        &mut |fold, e: Epoch| {
             progress.set_position(fold as u64);
             progress.set_message(format!(
-                "epoch {epoch}, {} {loss:.3}",
-                watched_loss(options)
+                "network {}/{}, {}",
+                e.member + 1,
+                e.members,
+                e.describe()
             ));
         },
     )?;

@@ -47,6 +47,75 @@ pub struct Options {
     pub fit: FitConfig,
     /// Networks trained per model, with seeds seed, seed + 1, ...; their probabilities averaged.
     pub members: usize,
+    /// Linear members trained beside the networks, averaged with them.
+    pub linear: Linear,
+}
+
+/// Linear members of an ensemble: multinomial logistic regression on the standardised features
+/// (the network of [`Options::model`] with no blocks), each fitted by `fit` on every window of
+/// the training part, validation split included (it has no early stopping), and averaged with the
+/// networks. A model family unlike the CNN: the two err on different files (BENCHMARKS.md).
+#[derive(Clone, Debug, Serialize)]
+pub struct Linear {
+    pub members: usize,
+    pub fit: FitConfig,
+}
+
+impl Linear {
+    /// Epochs of the linear recipe: enough to converge at its learning rate (BENCHMARKS.md).
+    pub const EPOCHS: usize = 300;
+    pub const LEARNING_RATE: f64 = 3e-3;
+    /// A batch larger than any training part: every window in every step.
+    pub const FULL_BATCH: usize = 1 << 24;
+
+    /// `members` linear members with the L2 `penalty`, fitted to convergence: full batch, Adam
+    /// at [`Linear::LEARNING_RATE`] for [`Linear::EPOCHS`] epochs, the last kept; class weights,
+    /// label smoothing and seed as the networks' `fit`.
+    pub fn new(members: usize, penalty: f64, fit: &FitConfig) -> Linear {
+        Linear {
+            members,
+            fit: FitConfig {
+                epochs: Linear::EPOCHS,
+                patience: Linear::EPOCHS,
+                batch: Linear::FULL_BATCH,
+                learning_rate: Linear::LEARNING_RATE,
+                weight_decay: penalty,
+                early_stopping: false,
+                ..fit.clone()
+            },
+        }
+    }
+}
+
+/// One epoch of one member, for showing progress.
+#[derive(Clone, Copy, Debug)]
+pub struct Epoch {
+    /// The member (0-based; the networks first, then the linear members) and how many there are.
+    pub member: usize,
+    pub members: usize,
+    /// The epoch (1-based) and the most there can be.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// The validation loss, or without early stopping the training loss.
+    pub loss: f64,
+    pub early_stopping: bool,
+}
+
+impl Epoch {
+    /// "epoch 12/100, validation loss 0.912".
+    pub fn describe(&self) -> String {
+        format!(
+            "epoch {}/{}, {} loss {:.3}",
+            self.epoch,
+            self.epochs,
+            if self.early_stopping {
+                "validation"
+            } else {
+                "training"
+            },
+            self.loss
+        )
+    }
 }
 
 /// Metrics of one fold.
@@ -164,15 +233,15 @@ pub fn plan_copies(
 }
 
 /// K-fold cross-validation over the folds `fold_of` ([`assign_folds`]), with the test conditions
-/// named in `tests` (the files' `conditions`, in that order). `on_progress(fold, epoch,
-/// valid_loss)` follows the training.
+/// named in `tests` (the files' `conditions`, in that order). `on_progress(fold, epoch)` follows
+/// the training.
 pub fn cross_validate(
     files: &[Labelled],
     fold_of: &[usize],
     tests: &[Condition],
     options: &Options,
     device: &Device,
-    on_progress: &mut dyn FnMut(usize, usize, f64),
+    on_progress: &mut dyn FnMut(usize, Epoch),
 ) -> Result<CvReport, folds::FoldError> {
     let (mut utterance, mut window) = (Confusion::new(), Confusion::new());
     let mut under = vec![(Confusion::new(), Confusion::new()); tests.len()];
@@ -188,10 +257,17 @@ pub fn cross_validate(
                 seed: options.fit.seed.wrapping_add(fold as u64),
                 ..options.fit.clone()
             },
+            linear: Linear {
+                fit: FitConfig {
+                    seed: options.linear.fit.seed.wrapping_add(fold as u64),
+                    ..options.linear.fit.clone()
+                },
+                ..options.linear.clone()
+            },
             ..options.clone()
         };
-        let (predictor, log) = train_one(&rest, &fold_options, device, &mut |epoch, loss| {
-            on_progress(fold, epoch, loss)
+        let (predictor, log) = train_one(&rest, &fold_options, device, &mut |epoch| {
+            on_progress(fold, epoch)
         })?;
         let (mut fold_utt, mut fold_win) = (Confusion::new(), Confusion::new());
         for (i, file) in files
@@ -335,14 +411,15 @@ fn select<'a, T>(
         .collect()
 }
 
-/// Trains one network on `files`: a speaker-held-out validation split for early stopping, the
-/// scaler fitted on the rest, which is what the network trains on. Without early stopping
-/// nothing is held out.
+/// Trains one model (its networks and linear members) on `files`: a speaker-held-out validation
+/// split for the networks' early stopping, the scaler fitted on the rest, which is what the
+/// networks train on. Without early stopping nothing is held out. Linear members train on every
+/// window, the validation split's too.
 pub fn train_one<'a>(
     files: &[&'a Labelled],
     options: &Options,
     device: &Device,
-    on_epoch: &mut dyn FnMut(usize, f64),
+    on_epoch: &mut dyn FnMut(Epoch),
 ) -> Result<(Predictor, Vec<FitLog>), folds::FoldError> {
     let (train, valid) = if options.fit.early_stopping {
         validation_split(files, options)?
@@ -384,24 +461,52 @@ pub fn train_one<'a>(
         rows: valid_rows.iter().map(Vec::as_slice).collect(),
         labels: valid_labels,
     };
-    let (models, logs): (Vec<_>, Vec<_>) = (0..options.members.max(1))
+    let every_ex = Examples {
+        rows: train_ex
+            .rows
+            .iter()
+            .chain(&valid_ex.rows)
+            .copied()
+            .collect(),
+        labels: train_ex
+            .labels
+            .iter()
+            .chain(&valid_ex.labels)
+            .copied()
+            .collect(),
+    };
+    let networks = options.members.max(1);
+    let members = networks + options.linear.members;
+    let linear_model = options.model.clone().with_blocks(0);
+    let (models, logs): (Vec<_>, Vec<_>) = (0..members)
         .map(|member| {
-            let config = FitConfig {
-                seed: options.fit.seed.wrapping_add(1_000 * member as u64),
-                ..options.fit.clone()
+            let (model, fit, train, valid) = if member < networks {
+                (&options.model, &options.fit, &train_ex, &valid_ex)
+            } else {
+                (&linear_model, &options.linear.fit, &every_ex, &valid_ex)
             };
-            fit::fit(
-                &options.model,
-                &config,
-                &train_ex,
-                &valid_ex,
-                device,
-                &mut *on_epoch,
-            )
+            let config = FitConfig {
+                seed: fit.seed.wrapping_add(1_000 * member as u64),
+                ..fit.clone()
+            };
+            fit::fit(model, &config, train, valid, device, |epoch, loss| {
+                on_epoch(Epoch {
+                    member,
+                    members,
+                    epoch,
+                    epochs: config.epochs,
+                    loss,
+                    early_stopping: config.early_stopping,
+                })
+            })
         })
         .unzip();
-    if logs.iter().any(|log: &FitLog| log.best_epoch == 0) {
+    let diverged = |logs: &[FitLog]| logs.iter().any(|log| log.best_epoch == 0);
+    if diverged(&logs[..networks]) {
         return Err(folds::FoldError::Diverged(options.fit.learning_rate));
+    }
+    if diverged(&logs[networks..]) {
+        return Err(folds::FoldError::LinearDiverged);
     }
     let mut info = model_info(options, scaler);
     let mut novelty: Vec<f32> = train_rows.iter().map(|r| Scaler::novelty(r)).collect();
@@ -477,6 +582,7 @@ pub fn model_info(options: &Options, scaler: Scaler) -> ModelInfo {
         scaler,
         model: options.model.clone(),
         members: options.members.max(1),
+        linear: options.linear.members,
         front_end: options.front,
         temperature: 1.0,
         file_temperature: 1.0,

@@ -493,6 +493,8 @@ fn bad_training_requests_are_clear_errors() {
     not_allowed(&["--weight-decay", "-0.1"], "--weight-decay");
     not_allowed(&["--weight-decay", "inf"], "--weight-decay");
     not_allowed(&["--blocks", "3"], "--blocks");
+    not_allowed(&["--linear-penalty", "-1"], "--linear-penalty");
+    not_allowed(&["--linear", "65"], "--linear");
     // A noise floor above the speech level; a condition that does not parse.
     not_allowed(&["--floor", "-10"], "--floor");
     not_allowed(&["--test-condition", "white:loud"], "white:loud");
@@ -558,6 +560,13 @@ fn bad_training_requests_are_clear_errors() {
     });
     damaged("wider_filters", &|_, j| j["model"]["filters"] = 256.into());
     damaged("huge_ensemble", &|_, j| j["members"] = 1_000_000.into());
+    damaged("huge_linear", &|_, j| j["linear"] = 1_000_000.into());
+    // A linear member more than there are weights files for.
+    damaged("missing_member", &|_, j| {
+        let more = j["linear"].as_u64().unwrap_or(0) + 1;
+        j["linear"] = more.into();
+    });
+    damaged("newer_format", &|_, j| j["format"] = 3.into());
     // One changed byte in the weights: the checksum in model.json no longer matches.
     damaged("flipped_byte", &|dir, _| {
         let weights = dir.join("weights-1.bpk");
@@ -765,6 +774,70 @@ fn a_linear_model_trains_for_fixed_epochs() {
         card.contains("trains 30 epochs on the whole training part"),
         "{card}"
     );
+    let sad = dir.path().join("s3_sadness_1.wav");
+    assert_eq!(
+        predict(model.to_str().unwrap(), &[sad.to_str().unwrap()])[0]["label"],
+        "sadness"
+    );
+}
+
+/// An ensemble of a network and a linear member: the network stops early, the linear member runs
+/// all its epochs on the whole training part; model.json, metrics.json and the card say so, the
+/// second weights file is a linear model's, and the model predicts.
+#[test]
+fn a_linear_member_joins_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let (model, cache) = (dir.path().join("model"), dir.path().join("cache"));
+    let args = small_training(&manifest, &model, &cache, &["--linear", "1"]);
+    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(model.join(name)).unwrap()).unwrap()
+    };
+    let (info, metrics) = (read("model.json"), read("metrics.json"));
+    assert_eq!((&info["members"], &info["linear"]), (&1.into(), &1.into()));
+    assert_eq!(info["model"]["blocks"], 2, "the network keeps its blocks");
+    let linear = &metrics["protocol"]["linear"];
+    assert_eq!(linear["members"], 1);
+    assert_eq!(linear["fit"]["early_stopping"], false);
+    assert_eq!(linear["fit"]["weight_decay"], 0.06);
+    let epochs = linear["fit"]["epochs"].as_u64().unwrap();
+    for fits in metrics["cv"]["folds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["fit"])
+        .chain([&metrics["final"]])
+    {
+        let [network, linear] = fits.as_array().unwrap().as_slice() else {
+            panic!("two fits: {fits}");
+        };
+        assert!(network["best_valid_loss"].as_f64().is_some(), "{network}");
+        assert!(network["epochs"].as_u64().unwrap() <= 30, "{network}");
+        assert_eq!(linear["best_epoch"].as_u64(), Some(epochs), "{linear}");
+        assert!(linear["best_valid_loss"].is_null(), "{linear}");
+    }
+    let size = |n: usize| {
+        std::fs::metadata(model.join(format!("weights-{n}.bpk")))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        size(1) < 16_384 && size(0) > 4 * size(1),
+        "{} {}",
+        size(0),
+        size(1)
+    );
+    let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
+    assert!(
+        card.contains("An ensemble of 1 network (a CNN of 2 blocks")
+            && card.contains("1 linear model"),
+        "{card}"
+    );
+    assert!(card.contains("every linear model trains"), "{card}");
     let sad = dir.path().join("s3_sadness_1.wav");
     assert_eq!(
         predict(model.to_str().unwrap(), &[sad.to_str().unwrap()])[0]["label"],
