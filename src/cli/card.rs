@@ -149,7 +149,14 @@ pub fn model_card(m: &Metrics) -> String {
             None => training(p.fit, "every network"),
             Some(l) => format!(
                 "{}; {}",
-                training(p.fit, "the networks"),
+                training(
+                    p.fit,
+                    if p.members == 1 {
+                        "the network"
+                    } else {
+                        "every network"
+                    }
+                ),
                 training(&l.fit, "every linear model")
                     .replace("training part", "training part, validation split included")
             ),

@@ -837,7 +837,10 @@ fn a_linear_member_joins_the_network() {
             && card.contains("1 linear model"),
         "{card}"
     );
-    assert!(card.contains("every linear model trains"), "{card}");
+    assert!(
+        card.contains("the network stops early") && card.contains("every linear model trains"),
+        "{card}"
+    );
     let sad = dir.path().join("s3_sadness_1.wav");
     assert_eq!(
         predict(model.to_str().unwrap(), &[sad.to_str().unwrap()])[0]["label"],
