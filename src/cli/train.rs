@@ -350,8 +350,13 @@ fn write_reports(
         std::fs::write(dir.join(name), text).with_context(|| cannot_write(name))
     };
     write("metrics.json", metrics.to_json()?)?;
+    let family = match (args.blocks, args.linear) {
+        (0, _) => "linear",
+        (_, 0) => "CNN",
+        _ => "CNN + linear",
+    };
     let title = format!(
-        "serd {} CNN, {}-fold CV ({})",
+        "serd {} {family}, {}-fold CV ({})",
         args.set.name(),
         args.folds,
         grouping_words(args.grouping)
