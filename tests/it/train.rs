@@ -4,7 +4,7 @@
 //! or folds wrong) does not.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::{json_lines, serd, serd_full, text, Wav};
 
@@ -614,10 +614,7 @@ fn augmented_training_reports_conditions_and_calibration() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("telephone:mulaw"), "{stderr}");
-    let read = |name: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(model.join(name)).unwrap()).unwrap()
-    };
-    let metrics = read("metrics.json");
+    let metrics = model_json(&model, "metrics.json");
     assert_eq!(metrics["protocol"]["augment"], 1);
     let conditions = metrics["cv"]["conditions"].as_array().unwrap();
     let names: Vec<&str> = conditions
@@ -638,7 +635,7 @@ fn augmented_training_reports_conditions_and_calibration() {
     // Each level has its own temperature, recorded in model.json and named in the card.
     let t_file = calibration["file_temperature"].as_f64().unwrap();
     assert!(t_file > 0.0);
-    let info = read("model.json");
+    let info = model_json(&model, "model.json");
     assert!((info["temperature"].as_f64().unwrap() - t).abs() < 1e-6);
     assert!((info["file_temperature"].as_f64().unwrap() - t_file).abs() < 1e-6);
     assert!(info["novelty"].as_f64().unwrap() > 0.0);
@@ -653,7 +650,10 @@ fn augmented_training_reports_conditions_and_calibration() {
     let again = serd(&args);
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert_eq!(again.stdout, out.stdout, "reproducible");
-    assert_eq!(read("metrics.json")["timing_s"]["cache_hits"], 60 * 4);
+    assert_eq!(
+        model_json(&model, "metrics.json")["timing_s"]["cache_hits"],
+        60 * 4
+    );
 }
 
 /// Fault injection: `train` killed with SIGKILL at several points (feature extraction into the
@@ -718,12 +718,8 @@ fn train_killed_at_any_point_leaves_nothing_corrupt() {
 #[test]
 fn a_linear_model_trains_for_fixed_epochs() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = corpus(dir.path());
-    let (model, cache) = (dir.path().join("model"), dir.path().join("cache"));
-    let args = small_training(
-        &manifest,
-        &model,
-        &cache,
+    let model = train_separable(
+        dir.path(),
         &[
             "--blocks",
             "0",
@@ -734,14 +730,10 @@ fn a_linear_model_trains_for_fixed_epochs() {
             "0.01",
         ],
     );
-    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
-    let read = |name: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(model.join(name)).unwrap()).unwrap()
-    };
-    let (info, metrics) = (read("model.json"), read("metrics.json"));
+    let (info, metrics) = (
+        model_json(&model, "model.json"),
+        model_json(&model, "metrics.json"),
+    );
     assert_eq!(info["model"]["blocks"], 0);
     assert!(metrics["protocol"]["validation"]
         .as_str()
@@ -787,17 +779,11 @@ fn a_linear_model_trains_for_fixed_epochs() {
 #[test]
 fn a_linear_member_joins_the_network() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = corpus(dir.path());
-    let (model, cache) = (dir.path().join("model"), dir.path().join("cache"));
-    let args = small_training(&manifest, &model, &cache, &["--linear", "1"]);
-    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
-    let read = |name: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(model.join(name)).unwrap()).unwrap()
-    };
-    let (info, metrics) = (read("model.json"), read("metrics.json"));
+    let model = train_separable(dir.path(), &["--linear", "1"]);
+    let (info, metrics) = (
+        model_json(&model, "model.json"),
+        model_json(&model, "metrics.json"),
+    );
     assert_eq!((&info["members"], &info["linear"]), (&1.into(), &1.into()));
     assert_eq!(info["model"]["blocks"], 2, "the network keeps its blocks");
     let linear = &metrics["protocol"]["linear"];
@@ -846,6 +832,24 @@ fn a_linear_member_joins_the_network() {
         predict(model.to_str().unwrap(), &[sad.to_str().unwrap()])[0]["label"],
         "sadness"
     );
+}
+
+/// `serd train` ([`small_training`] with `extra`) on the synthetic corpus, written into `dir`:
+/// it must succeed and separate the corpus (UAR above 0.8). Returns the model folder.
+fn train_separable(dir: &Path, extra: &[&str]) -> PathBuf {
+    let manifest = corpus(dir);
+    let (model, cache) = (dir.join("model"), dir.join("cache"));
+    let args = small_training(&manifest, &model, &cache, extra);
+    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
+    model
+}
+
+/// A JSON file of a model folder, parsed.
+fn model_json(model: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(model.join(name)).unwrap()).unwrap()
 }
 
 /// `serd train` on a small corpus: 2 folds, at most 30 epochs, the CPU backend, and `extra`.
