@@ -69,8 +69,9 @@ impl Linear {
     pub const FULL_BATCH: usize = 1 << 24;
 
     /// `members` linear members with the L2 `penalty`, fitted to convergence: full batch, Adam
-    /// at [`Linear::LEARNING_RATE`] for [`Linear::EPOCHS`] epochs, the last kept; class weights,
-    /// label smoothing and seed as the networks' `fit`.
+    /// at [`Linear::LEARNING_RATE`] for [`Linear::EPOCHS`] epochs, the last kept; class weights
+    /// and label smoothing as the networks' `fit`. The seed is always the networks' (see
+    /// [`train_one`]); the copy here is what `metrics.json` shows.
     pub fn new(members: usize, penalty: f64, fit: &FitConfig) -> Linear {
         Linear {
             members,
@@ -256,13 +257,6 @@ pub fn cross_validate(
             fit: FitConfig {
                 seed: options.fit.seed.wrapping_add(fold as u64),
                 ..options.fit.clone()
-            },
-            linear: Linear {
-                fit: FitConfig {
-                    seed: options.linear.fit.seed.wrapping_add(fold as u64),
-                    ..options.linear.fit.clone()
-                },
-                ..options.linear.clone()
             },
             ..options.clone()
         };
@@ -485,8 +479,9 @@ pub fn train_one<'a>(
             } else {
                 (&linear_model, &options.linear.fit, &every_ex, &valid_ex)
             };
+            // Every member's seed comes from the networks' (a fold's, in cross-validation).
             let config = FitConfig {
-                seed: fit.seed.wrapping_add(1_000 * member as u64),
+                seed: options.fit.seed.wrapping_add(1_000 * member as u64),
                 ..fit.clone()
             };
             fit::fit(model, &config, train, valid, device, |epoch, loss| {
