@@ -26,8 +26,11 @@ fn wire(v: &impl Serialize) -> String {
     }
 }
 
-/// How `who` ("every network") was trained, for the protocol section.
-fn training(fit: &FitConfig, who: &str) -> String {
+const WHOLE: &str = "the whole training part";
+
+/// How `who` ("every network") was trained, for the protocol section; `data` is what it trains on
+/// without early stopping ("the whole training part").
+fn training(fit: &FitConfig, who: &str, data: &str) -> String {
     let batch = if fit.batch >= Linear::FULL_BATCH {
         "full batch".to_string()
     } else {
@@ -52,7 +55,7 @@ fn training(fit: &FitConfig, who: &str) -> String {
         )
     } else {
         format!(
-            "{who} trains {} epochs on the whole training part ({settings}) and keeps the last",
+            "{who} trains {} epochs on {data} ({settings}) and keeps the last",
             fit.epochs
         )
     }
@@ -146,7 +149,7 @@ pub fn model_card(m: &Metrics) -> String {
         },
         "stratified by class",
         match p.linear.filter(|l| l.members > 0) {
-            None => training(p.fit, "every network"),
+            None => training(p.fit, "every network", WHOLE),
             Some(l) => format!(
                 "{}; {}",
                 training(
@@ -155,10 +158,14 @@ pub fn model_card(m: &Metrics) -> String {
                         "the network"
                     } else {
                         "every network"
-                    }
+                    },
+                    WHOLE
                 ),
-                training(&l.fit, "every linear model")
-                    .replace("training part", "training part, validation split included")
+                training(
+                    &l.fit,
+                    "every linear model",
+                    "the whole training part, validation split included"
+                )
             ),
         }
     );

@@ -325,7 +325,7 @@ fn final_model(
     let all: Vec<&Labelled> = files.iter().collect();
     let progress = dataset::bar(
         (options.members + options.linear.members) as u64,
-        "final model, network",
+        "final model, member",
     );
     let (mut predictor, log) = train::train_one(&all, options, device, &mut |e: Epoch| {
         progress.set_position(e.member as u64);
@@ -588,7 +588,7 @@ fn cross_validate(
         &mut |fold, e: Epoch| {
             progress.set_position(fold as u64);
             progress.set_message(format!(
-                "network {}/{}, {}",
+                "member {}/{}: {}",
                 e.member + 1,
                 e.members,
                 e.describe()

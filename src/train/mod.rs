@@ -94,6 +94,8 @@ pub struct Epoch {
     /// The member (0-based; the networks first, then the linear members) and how many there are.
     pub member: usize,
     pub members: usize,
+    /// Whether the member is a linear model rather than a network.
+    pub linear: bool,
     /// The epoch (1-based) and the most there can be.
     pub epoch: usize,
     pub epochs: usize,
@@ -103,10 +105,15 @@ pub struct Epoch {
 }
 
 impl Epoch {
-    /// "epoch 12/100, validation loss 0.912".
+    /// "network, epoch 12/100, validation loss 0.912".
     pub fn describe(&self) -> String {
         format!(
-            "epoch {}/{}, {} loss {:.3}",
+            "{}, epoch {}/{}, {} loss {:.3}",
+            if self.linear {
+                "linear model"
+            } else {
+                "network"
+            },
             self.epoch,
             self.epochs,
             if self.early_stopping {
@@ -488,6 +495,7 @@ pub fn train_one<'a>(
                 on_epoch(Epoch {
                     member,
                     members,
+                    linear: member >= networks,
                     epoch,
                     epochs: config.epochs,
                     loss,

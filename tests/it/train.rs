@@ -824,7 +824,11 @@ fn a_linear_member_joins_the_network() {
         "{card}"
     );
     assert!(
-        card.contains("the network stops early") && card.contains("every linear model trains"),
+        card.contains("the network stops early")
+            && card.contains(&format!(
+                "every linear model trains {epochs} epochs on the whole training part, \
+                 validation split included ("
+            )),
         "{card}"
     );
     let sad = dir.path().join("s3_sadness_1.wav");
