@@ -59,15 +59,19 @@ fn bundled_model(manifest: &Path, out: &Path) {
             .map(|v| v.trim().trim_matches('"').to_string())
             .unwrap_or_else(|| "?".into())
     };
+    let count = |n: String, what: &str| match n.as_str() {
+        "1" => format!("1 {what}"),
+        _ => format!("{n} {what}s"),
+    };
     let linear = match field("linear").as_str() {
-        "?" => String::new(),
-        n => format!(" and {n} linear"),
+        "?" | "0" => String::new(),
+        n => format!(" and {}", count(n.into(), "linear model")),
     };
     println!(
-        "cargo:rustc-env=SERD_MODEL=bundled model {id}: {}, {} s windows, {} networks{linear}",
+        "cargo:rustc-env=SERD_MODEL=bundled model {id}: {}, {} s windows, {}{linear}",
         field("features"),
         field("window_s"),
-        field("members")
+        count(field("members"), "network")
     );
 }
 

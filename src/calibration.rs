@@ -223,10 +223,11 @@ impl Reliability {
                 accuracy: (count > 0).then(|| correct as f64 / count as f64),
             })
             .collect();
+        // (An empty sum of f64 is −0.0: none is 0.)
         let ece = bins
             .iter()
             .filter_map(|b| Some(b.count as f64 * (b.accuracy? - b.confidence?).abs()))
-            .sum::<f64>()
+            .fold(0.0, |sum, x| sum + x)
             / n.max(1) as f64;
         Reliability { bins, ece, n }
     }

@@ -110,6 +110,8 @@ impl ModelInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    #[error("{}: {reason}", .path.display())]
+    NotADirectory { path: PathBuf, reason: &'static str },
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -161,6 +163,16 @@ impl ModelDir {
 
     /// Reads a model directory onto `device`.
     pub fn load(dir: &Path, device: &Device) -> Result<(ModelInfo, Vec<Cnn>), ModelError> {
+        if !dir.is_dir() {
+            return Err(ModelError::NotADirectory {
+                path: dir.to_path_buf(),
+                reason: if dir.exists() {
+                    "not a model directory (the folder that holds model.json and the weights)"
+                } else {
+                    "no such model directory"
+                },
+            });
+        }
         let path = dir.join(INFO);
         let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
             path: path.clone(),

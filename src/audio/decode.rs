@@ -284,13 +284,11 @@ fn file_source(path: &Path) -> Result<(Box<dyn MediaSource>, bool), DecodeError>
         return Err(DecodeError::EmptyFile);
     }
     let mut file = File::open(path)?;
-    let fixes = wav_size_fixes(&mut file, meta.len())?;
-    if fixes.is_empty() {
+    let Some(SizeFix { fixes, problem }) = wav_size_fixes(&mut file, meta.len())? else {
         return Ok((Box::new(file), true));
-    }
-    let problem = "the WAV header's sizes do not match the file (a recording that was not closed?)";
+    };
     if STRICT.load(Ordering::Relaxed) {
-        return Err(DecodeError::Damaged(problem.into()));
+        return Err(DecodeError::Damaged(problem));
     }
     log::warn!(
         "{}: {problem}; reading the audio it holds (--strict makes this an error)",
@@ -425,6 +423,8 @@ enum Wav {
         size_at: usize,
         size: u32,
         riff: u32,
+        /// Bytes per second, from the `fmt ` chunk when it comes first (as it must).
+        byte_rate: Option<u32>,
     },
 }
 
@@ -443,13 +443,18 @@ fn wav_data_field(bytes: &[u8]) -> Wav {
     let word =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let mut pos = 12usize;
+    let mut byte_rate = None;
     while pos + 8 <= bytes.len() {
         let size = word(pos + 4);
+        if &bytes[pos..pos + 4] == b"fmt " && size >= 16 && pos + 20 <= bytes.len() {
+            byte_rate = Some(word(pos + 16)).filter(|&r| r > 0);
+        }
         if &bytes[pos..pos + 4] == b"data" {
             return Wav::Data {
                 size_at: pos + 4,
                 size,
                 riff: word(4),
+                byte_rate,
             };
         }
         pos = pos.saturating_add(8 + size as usize + (size as usize & 1));
@@ -457,32 +462,54 @@ fn wav_data_field(bytes: &[u8]) -> Wav {
     Wav::NeedMore
 }
 
+/// The size fields of a WAV file to read instead of the header's, and what was wrong.
+struct SizeFix {
+    /// (offset, value) of each size field to replace.
+    fixes: Vec<(u64, u32)>,
+    problem: String,
+}
+
 /// What a recorder that crashed leaves: a WAV file whose RIFF or `data` size says more than the
-/// file holds (or 0, the placeholder written before recording). Returns the (offset, value) of
-/// the size fields to read instead — the sizes of what is actually there — or nothing for any
-/// other file (not a WAV, or sizes that fit).
-fn wav_size_fixes(file: &mut File, len: u64) -> std::io::Result<Vec<(u64, u32)>> {
+/// file holds (or 0, the placeholder written before recording), and what a cut copy leaves.
+/// Returns the size fields to read instead — the sizes of what is actually there — and the
+/// problem in words, or nothing for any other file (not a WAV, or sizes that fit).
+fn wav_size_fixes(file: &mut File, len: u64) -> std::io::Result<Option<SizeFix>> {
     let (_, wav) = read_header(file)?;
     file.rewind()?;
     let Wav::Data {
         size_at,
         size,
         riff,
+        byte_rate,
     } = wav
     else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let left = len - (size_at as u64 + 4);
-    let mut fixes = Vec::new();
     // (Nothing after the header: nothing to recover, and the file reads as empty.)
-    if left > 0 && (size == 0 || u64::from(size) > left) {
-        let fit = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-        fixes.push((size_at as u64, fit(left)));
-        if u64::from(riff) != len - 8 {
-            fixes.push((4, fit(len - 8)));
-        }
+    if left == 0 || (size != 0 && u64::from(size) <= left) {
+        return Ok(None);
     }
-    Ok(fixes)
+    let fit = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let mut fixes = vec![(size_at as u64, fit(left))];
+    if u64::from(riff) != len - 8 {
+        fixes.push((4, fit(len - 8)));
+    }
+    let problem = if size == 0 || size == u32::MAX {
+        "the WAV header's sizes are placeholders (a recording that was not closed)".to_string()
+    } else {
+        let amount = |bytes: u64| match byte_rate {
+            Some(rate) => format!("{:.2} s", bytes as f64 / f64::from(rate)),
+            None => format!("{bytes} bytes"),
+        };
+        format!(
+            "the WAV header announces {} of audio, the file holds {} (truncated, or a recording \
+             that was not closed)",
+            amount(u64::from(size)),
+            amount(left)
+        )
+    };
+    Ok(Some(SizeFix { fixes, problem }))
 }
 
 /// A file read with some 4-byte little-endian words replaced ([`wav_size_fixes`]).

@@ -58,8 +58,9 @@ pub struct EvalArgs {
 struct Output {
     #[serde(flatten)]
     report: Report,
-    /// Expected calibration error of the file-level probabilities (10 bins).
-    ece: f64,
+    /// Expected calibration error of the file-level probabilities (10 bins); null when no file
+    /// could be evaluated.
+    ece: Option<f64>,
     /// Files left out because their label is not one of the five classes: label → count.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     left_out: BTreeMap<String, usize>,
@@ -72,7 +73,7 @@ struct Under {
     condition: String,
     #[serde(flatten)]
     report: Report,
-    ece: f64,
+    ece: Option<f64>,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -129,12 +130,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 /// The confusion matrix and expected calibration error of the files' utterance-level
-/// predictions, on the windows `windows` picks for each file (files without any are left out).
+/// predictions, on the windows `windows` picks for each file (files without any are left out;
+/// no error without a file).
 fn judge<'a>(
     predictor: &Predictor,
     files: &'a [Labelled],
     windows: impl Fn(&'a Labelled) -> &'a Vec<serd::features::Window>,
-) -> (Confusion, f64) {
+) -> (Confusion, Option<f64>) {
     let mut confusion = Confusion::new();
     let (mut probs, mut truth) = (Vec::new(), Vec::<Emotion>::new());
     for file in files {
@@ -144,7 +146,8 @@ fn judge<'a>(
             truth.push(file.label);
         }
     }
-    (confusion, Reliability::of(&probs, &truth, 10).ece)
+    let ece = (!probs.is_empty()).then(|| Reliability::of(&probs, &truth, 10).ece);
+    (confusion, ece)
 }
 
 /// Clean against each condition: files, accuracy, UAR, and the UAR's change.

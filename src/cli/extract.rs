@@ -174,8 +174,9 @@ fn extract_all(
                     match done {
                         Ok(streamed) if streamed.windows == 0 => progress.suspend(|| {
                             log::warn!(
-                                "{}: {:.2} s of audio is shorter than one window (openSMILE \
-                                 needs the window plus its last 10 ms frame): no output",
+                                "{}: {:.2} s of audio gives no complete window (openSMILE \
+                                 needs a little more than the window, for the frames that end \
+                                 it): no output",
                                 path.display(),
                                 streamed.seconds
                             )

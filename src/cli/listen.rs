@@ -20,7 +20,7 @@ use serd::serve::{self, Server};
 ///    "backend":"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,"version":"X.Y.Z"}
 ///   {"type":"emotion","t_start":S,"t_end":E,"label":"anger","confidence":0.71,
 ///    "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},
-///    "voiced":0.83,"latency_ms":4.1}
+///    "voiced":0.83,"latency_ms":143.2}
 ///   {"type":"silence","t_start":S,"t_end":E,"voiced":0.05}
 ///   {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
 ///

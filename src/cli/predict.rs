@@ -36,7 +36,7 @@ pub struct PredictArgs {
     /// Model directory (default: the bundled models/default).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Audio files; `-` reads an encoded stream (WAV, FLAC, Ogg, MP3) from stdin.
+    /// Audio files; `-` reads an encoded stream (WAV, AIFF, FLAC, MP3, Ogg Vorbis) from stdin.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }

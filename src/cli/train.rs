@@ -302,7 +302,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             cache_hits: hits,
         },
         serd_version: env!("CARGO_PKG_VERSION"),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        // As a user would type it again: the program as `serd`, wherever this binary lives.
+        command: std::iter::once("serd".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     write_reports(&dir, &metrics, &cv, &args)?;
     staged

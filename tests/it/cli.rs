@@ -296,9 +296,23 @@ fn a_moved_binary_finds_opensmile_and_its_model() {
         .output()
         .unwrap();
     let version = text(&version.stdout);
+    // "1 network and 1 linear model", "2 networks": counted, in the singular for one.
+    let count = |key: &str, what: &str| match bundled[key].as_u64().unwrap_or(0) {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    };
+    let members = match bundled["linear"].as_u64().unwrap_or(0) {
+        0 => count("members", "network"),
+        _ => format!(
+            "{} and {}",
+            count("members", "network"),
+            count("linear", "linear model")
+        ),
+    };
     assert!(
         version.contains("bundled model")
-            && version.contains(bundled["features"].as_str().unwrap()),
+            && version.contains(bundled["features"].as_str().unwrap())
+            && version.contains(&format!("windows, {members})")),
         "{version}"
     );
 
@@ -322,7 +336,7 @@ fn a_file_shorter_than_the_window_is_a_warning_not_silence() {
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("tone_16k.wav") && stderr.contains("shorter than one window"),
+        stderr.contains("tone_16k.wav") && stderr.contains("gives no complete window"),
         "{stderr}"
     );
 }

@@ -507,9 +507,13 @@ fn bad_training_requests_are_clear_errors() {
     let unreadable = dir.path().join("unreadable.csv");
     std::fs::write(dir.path().join("text.wav"), "not audio\n".repeat(50)).unwrap();
     std::fs::write(&unreadable, "path,label,speaker\ntext.wav,anger,s1\n").unwrap();
-    one_line(
-        &["eval", "--data", unreadable.to_str().unwrap(), "--cache", c],
-        "could be evaluated",
+    let eval = ["eval", "--data", unreadable.to_str().unwrap(), "--cache", c];
+    one_line(&eval, "could be evaluated");
+    // ... whose report has no figures, calibration error included.
+    let report: serde_json::Value = serde_json::from_slice(&serd(&eval).stdout).unwrap();
+    assert!(
+        report["uar"].is_null() && report["ece"].is_null(),
+        "{report}"
     );
     // A model directory that is not one.
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -522,6 +526,18 @@ fn bad_training_requests_are_clear_errors() {
             dir.path().join("f0.wav").to_str().unwrap(),
         ],
         "model.json",
+    );
+    // --model naming a file, or nothing: said in those words, not as an OS error on model.json.
+    let audio = dir.path().join("f0.wav");
+    let audio = audio.to_str().unwrap();
+    one_line(
+        &["predict", "--model", audio, audio],
+        "f0.wav: not a model directory",
+    );
+    let missing = dir.path().join("no-such-model");
+    one_line(
+        &["predict", "--model", missing.to_str().unwrap(), audio],
+        "no-such-model: no such model directory",
     );
     // Damaged copies of the bundled model: one line naming what is wrong, never a panic or a
     // prediction made of NaN.
@@ -786,6 +802,12 @@ fn a_linear_member_joins_the_network() {
     );
     assert_eq!((&info["members"], &info["linear"]), (&1.into(), &1.into()));
     assert_eq!(info["model"]["blocks"], 2, "the network keeps its blocks");
+    // The command as a user would type it again, wherever the binary lives.
+    let command = metrics["command"].as_str().unwrap();
+    assert!(
+        command.starts_with("serd train ") && command.contains(" --linear 1"),
+        "{command}"
+    );
     let linear = &metrics["protocol"]["linear"];
     assert_eq!(linear["members"], 1);
     assert_eq!(linear["fit"]["early_stopping"], false);
