@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::metrics_file::{Metrics, Protocol};
+use serd::folds::Grouping;
 use serd::metrics::MeanStd;
 use serd::train::fit::FitConfig;
 use serd::train::Linear;
@@ -88,6 +89,24 @@ fn description(p: &Protocol) -> String {
     s
 }
 
+/// How the folds were grouped, and what that means for the figures.
+fn grouping(m: &Metrics) -> String {
+    let speakerless: usize = m.data.sources.iter().map(|s| s.speakerless).sum();
+    if m.protocol.speaker_independent {
+        "grouped by speaker: no speaker is in both training and test data".into()
+    } else if m.protocol.grouping == Grouping::Speaker && speakerless > 0 {
+        format!(
+            "grouped by speaker where the data names one, but {speakerless} files have no speaker \
+             and each counts as its own: their speakers may be in both training and test data, \
+             so the figures may overstate accuracy on new speakers"
+        )
+    } else {
+        "NOT grouped by speaker: speakers appear in training and test folds, so the figures \
+         overstate accuracy on new speakers"
+            .into()
+    }
+}
+
 /// A short model card: data and its licences, protocol, figures, limits.
 pub fn model_card(m: &Metrics) -> String {
     let p = &m.protocol;
@@ -142,11 +161,7 @@ pub fn model_card(m: &Metrics) -> String {
          window, by the functionals of all of it). The final model is trained the same way on all \
          data.\n\n",
         p.folds,
-        if p.speaker_independent {
-            "grouped by speaker: no speaker is in both training and test data"
-        } else {
-            "NOT grouped by speaker: speakers appear in training and test folds, so the figures overstate accuracy on new speakers"
-        },
+        grouping(m),
         "stratified by class",
         match p.linear.filter(|l| l.members > 0) {
             None => training(p.fit, "every network", WHOLE),

@@ -249,7 +249,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         protocol: Protocol {
             folds: args.folds,
             grouping: args.grouping,
-            speaker_independent: args.grouping == Grouping::Speaker,
+            // Files without a speaker are groups of their own: their speakers may straddle folds.
+            speaker_independent: args.grouping == Grouping::Speaker
+                && dataset.sources.iter().all(|s| s.speakerless == 0),
             validation: if options.fit.early_stopping {
                 "early stopping on a split of each training part, grouped like the folds"
             } else {

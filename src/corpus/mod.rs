@@ -174,9 +174,13 @@ pub struct SourceSummary {
     pub counts: BTreeMap<Emotion, usize>,
     pub left_out: BTreeMap<String, usize>,
     pub problems: Vec<Skipped>,
-    /// See [`Source::speakerless`].
-    #[serde(skip)]
+    /// See [`Source::speakerless`]; absent when 0.
+    #[serde(skip_serializing_if = "is_zero")]
     pub speakerless: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Items from all data sources of a run.

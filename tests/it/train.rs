@@ -273,6 +273,43 @@ fn train_eval_predict_on_a_separable_corpus() {
     );
 }
 
+/// Files a manifest gives no speaker are groups of their own, so their speakers can straddle the
+/// folds: metrics.json and the card must not call such figures speaker-independent.
+#[test]
+fn files_without_a_speaker_are_not_called_speaker_independent() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let text_of = std::fs::read_to_string(&manifest).unwrap();
+    // Speaker s3's 15 rows lose their speaker.
+    let anonymous = text_of.replace(",s3\n", ",\n");
+    assert_eq!(anonymous.matches(",\n").count(), 15);
+    std::fs::write(&manifest, anonymous).unwrap();
+    let out_dir = dir.path().join("figures");
+    let args = small_training(
+        &manifest,
+        &out_dir,
+        &dir.path().join("cache"),
+        &["--no-final"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = serd(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("15 files have no speaker"),
+        "{}",
+        text(&out.stderr)
+    );
+    let metrics = model_json(&out_dir, "metrics.json");
+    assert_eq!(metrics["protocol"]["grouping"], "speaker");
+    assert_eq!(metrics["protocol"]["speaker_independent"], false);
+    assert_eq!(metrics["data"]["sources"][0]["speakerless"], 15);
+    let card = std::fs::read_to_string(out_dir.join("MODEL_CARD.md")).unwrap();
+    assert!(
+        card.contains("15 files have no speaker") && !card.contains("no speaker is in both"),
+        "{card}"
+    );
+}
+
 /// A model of 2 s windows still judges recordings shorter than that (the corpus's are 1.2 s), by
 /// the functionals of all of each: in training, in eval and in predict.
 #[test]
