@@ -5,8 +5,11 @@
 //! for microphones on a machine without a sound card prints a dozen "ALSA lib ... cannot find
 //! card '0'" lines. serd reports the outcome of those calls itself, in one line, so
 //! [`quietly`] points stderr at /dev/null while they run. With `-vv` (debug) nothing is hidden.
-//! serd's own messages written meanwhile by other threads would be hidden too: the calls wrapped
-//! are the short probes made while the chain is not running yet.
+//! serd's own messages written meanwhile by other threads would be hidden too. The calls wrapped
+//! are the short probes made while the chain is not running yet, and the attempts to reopen a
+//! lost microphone: no audio flows then, but a message another stage writes during an attempt
+//! (finishing the windows it already had) is lost. That is the price of not printing ALSA's
+//! chatter on every retry; `-vv` shows both.
 
 #[cfg(unix)]
 use std::fs::File;

@@ -16,7 +16,10 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
 /// Samples (not frames) one pooled buffer holds.
 pub const BUFFER_SAMPLES: usize = 4096;
-/// Buffers in the pool: at 48 kHz stereo, about 2.7 s of audio in flight.
+/// Buffers in the pool. Every device callback takes at least one, however short its period, so
+/// this is 64 periods in flight: 0.34–1.4 s at 48 kHz with the usual 256–1024-frame periods
+/// (2.7 s at most, for stereo periods that fill a buffer). Beyond that, audio is dropped and
+/// counted.
 pub const POOL: usize = 64;
 /// How often the resampler thread looks for blocks when there are none.
 pub const POLL: std::time::Duration = std::time::Duration::from_millis(2);

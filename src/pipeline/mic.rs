@@ -289,12 +289,14 @@ fn open(
                 &errors_rx,
                 &control_rx,
             );
-            writer.end();
+            // The status first: a failure must reach the supervisor before the chain, drained
+            // by the end of input, can report that it ended.
             let status_msg = match result {
                 Ok(()) => Status::Done(Stage::Source),
                 Err(e) => Status::Failed(Stage::Source, e),
             };
             let _ = status.send(status_msg);
+            writer.end();
         })
         .expect("spawning a thread");
     match opened_rx.recv() {
@@ -309,7 +311,7 @@ fn open(
             let _ = thread.join();
             Err(e)
         }
-        Err(_) => Err(MicError::Host("the resampler thread stopped".into())),
+        Err(_) => Err(MicError::Host("the capture thread stopped".into())),
     }
 }
 

@@ -310,9 +310,8 @@ fn supervise(
     let mut failure = None;
     let mut deadline: Option<Instant> = None;
     loop {
-        let timeout = deadline.map_or(Duration::from_secs(86_400), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
+        // No deadline until a stop or a failure: a live stream is waited on for ever.
+        let drained = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
         select! {
             recv(status) -> msg => match msg {
                 Ok(Status::Ended(end)) => {
@@ -341,7 +340,7 @@ fn supervise(
                 outcome.stopped = true;
                 deadline.get_or_insert(Instant::now() + DRAIN);
             },
-            default(timeout) => {
+            recv(drained) -> _ => {
                 log::warn!("the chain did not drain within {} ms; exiting", DRAIN.as_millis());
                 break;
             }

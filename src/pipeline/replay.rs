@@ -53,12 +53,14 @@ fn open_file(
         .name("serd-replay".into())
         .spawn(move || {
             let result = replay(file, writer.with_format(1, rate), realtime, &control_rx);
-            writer.end();
+            // The status first: a failure must reach the supervisor before the chain, drained
+            // by the end of input, can report that it ended.
             let status_msg = match result {
                 Ok(()) => Status::Done(Stage::Source),
                 Err(e) => Status::Failed(Stage::Source, format!("{shown}: {e}")),
             };
             let _ = status.send(status_msg);
+            writer.end();
         })
         .expect("spawning a thread");
     Ok(DeviceHandle::new(
