@@ -15,38 +15,38 @@ pub struct Scaler {
 
 impl Scaler {
     /// Fits on rows of equal length. A constant feature gets std 1 (it then maps to 0), as
-    /// scikit-learn does. Accumulates in f64 so long ComParE columns stay exact enough.
+    /// scikit-learn does. Values that are not finite (a feature openSMILE could not compute) are
+    /// left out of their feature's statistics, as [`Scaler::apply`] maps them to the mean; a
+    /// feature with no finite value gets mean 0 and std 1. Accumulates in f64 so long ComParE
+    /// columns stay exact enough.
     pub fn fit<'a>(rows: impl IntoIterator<Item = &'a [f32]>) -> Scaler {
-        let (mut n, mut sum, mut sq) = (0usize, Vec::<f64>::new(), Vec::<f64>::new());
+        // Per feature: count, sum and sum of squares of its finite values.
+        let mut acc: Vec<(usize, f64, f64)> = Vec::new();
         for row in rows {
-            if sum.is_empty() {
-                sum = vec![0.0; row.len()];
-                sq = vec![0.0; row.len()];
+            if acc.is_empty() {
+                acc = vec![(0, 0.0, 0.0); row.len()];
             }
-            for ((s, q), &x) in sum.iter_mut().zip(sq.iter_mut()).zip(row) {
+            for ((n, s, q), &x) in acc.iter_mut().zip(row).filter(|(_, x)| x.is_finite()) {
+                *n += 1;
                 *s += f64::from(x);
                 *q += f64::from(x) * f64::from(x);
             }
-            n += 1;
         }
-        let n = n.max(1) as f64;
-        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-        let std = sq
+        let (mean, std) = acc
             .iter()
-            .zip(&mean)
-            .map(|(q, m)| {
-                let var = (q / n - m * m).max(0.0);
-                if var.sqrt() < 1e-12 * m.abs().max(1.0) {
+            .map(|&(n, s, q)| {
+                let n = n.max(1) as f64;
+                let m = s / n;
+                let sd = (q / n - m * m).max(0.0).sqrt();
+                let sd = if sd < 1e-12 * m.abs().max(1.0) {
                     1.0
                 } else {
-                    var.sqrt() as f32
-                }
+                    sd as f32
+                };
+                (m as f32, sd)
             })
-            .collect();
-        Scaler {
-            mean: mean.iter().map(|&m| m as f32).collect(),
-            std,
-        }
+            .unzip();
+        Scaler { mean, std }
     }
 
     /// Standardises one row in place. A value that is not finite (a feature openSMILE could not
@@ -121,6 +121,25 @@ mod tests {
             ..scaler
         };
         assert!(broken.problem().unwrap().contains("feature 1"));
+    }
+
+    /// A value openSMILE could not compute does not spoil its feature's statistics (a NaN mean
+    /// would make the saved model unloadable): it is left out, and a feature with no finite value
+    /// maps everything to 0.
+    #[test]
+    fn values_that_are_not_finite_are_left_out_of_the_fit() {
+        let rows = [
+            vec![1.0f32, f32::NAN, 5.0],
+            vec![3.0, f32::NAN, f32::INFINITY],
+            vec![f32::NAN, f32::NAN, 7.0],
+        ];
+        let scaler = Scaler::fit(rows.iter().map(Vec::as_slice));
+        assert_eq!(scaler.mean, [2.0, 0.0, 6.0]);
+        assert_eq!(scaler.std, [1.0, 1.0, 1.0]);
+        assert_eq!(scaler.problem(), None);
+        let mut row = [f32::NAN, 4.0, 9.0];
+        scaler.apply(&mut row);
+        assert_eq!(row, [0.0, 4.0, 3.0]);
     }
 
     #[test]
