@@ -157,7 +157,7 @@ pub fn model_card(m: &Metrics) -> String {
     s += "## Protocol\n\n";
     s += &format!(
         "{}-fold cross-validation, {}; {}. The scaler is fitted on each training part only; {}. \
-         A file is classified by the mean of its windows' probabilities (a file shorter than one \
+         A file is classified by the mean of its windows' calibrated probabilities (a file shorter than one \
          window, by the functionals of all of it). The final model is trained the same way on all \
          data.\n\n",
         p.folds,

@@ -6,10 +6,11 @@
 //! part only; early stopping watches a validation split carved by speaker out of the training
 //! part, never the test fold; the best epoch's weights are kept. Augmented copies go wherever
 //! their file goes (training or validation), never into a test fold, and their babble comes from
-//! their own fold's speakers. Test files are scored at utterance level (mean of their windows'
-//! probabilities) and at window level, clean and under each test condition; UAR comes from the
-//! confusion matrix pooled over folds. A temperature fitted on the clean held-out window
-//! probabilities calibrates the final model's confidence.
+//! their own fold's speakers. Test files are scored at window level and at utterance level,
+//! clean and under each test condition; UAR comes from the confusion matrix pooled over folds. A
+//! temperature fitted on the clean held-out window probabilities calibrates the final model's
+//! confidence, and a file is scored as `predict` and `eval` score it: by the mean of its
+//! calibrated windows' probabilities.
 
 pub mod fit;
 
@@ -251,12 +252,12 @@ pub fn cross_validate(
     device: &Device,
     on_progress: &mut dyn FnMut(usize, Epoch),
 ) -> Result<CvReport, folds::FoldError> {
-    let (mut utterance, mut window) = (Confusion::new(), Confusion::new());
-    let mut under = vec![(Confusion::new(), Confusion::new()); tests.len()];
+    let mut window = Confusion::new();
+    let mut window_under = vec![Confusion::new(); tests.len()];
+    // Each fold's held-out files: index, clean window probabilities and each condition's (before
+    // calibration); their files are scored once the temperature is known.
+    let mut judged: Vec<Vec<Judged>> = Vec::new();
     let mut reports = Vec::new();
-    let mut predicted = vec![None; files.len()];
-    // Clean held-out window probabilities (before calibration) and their file.
-    let mut held_out: Vec<(usize, [f32; Emotion::COUNT])> = Vec::new();
     for fold in 0..options.folds {
         let test = select(files.iter(), fold_of, |f| f == fold);
         let rest = select(files.iter(), fold_of, |f| f != fold);
@@ -270,30 +271,31 @@ pub fn cross_validate(
         let (predictor, log) = train_one(&rest, &fold_options, device, &mut |epoch| {
             on_progress(fold, epoch)
         })?;
-        let (mut fold_utt, mut fold_win) = (Confusion::new(), Confusion::new());
+        // A window's label does not depend on the temperature: windows are scored now.
+        let mut fold_win = Confusion::new();
+        let mut fold_judged = Vec::new();
         for (i, file) in files
             .iter()
             .enumerate()
             .filter(|&(i, _)| fold_of[i] == fold)
         {
-            let probs = predictor.classify(&usable(&file.windows, options.min_voiced));
-            for p in &probs {
+            let classify =
+                |windows: &Vec<Window>| predictor.classify(&usable(windows, options.min_voiced));
+            let clean = classify(&file.windows);
+            for p in &clean {
                 fold_win.add(file.label, argmax(p));
-                held_out.push((i, *p));
             }
-            if let Some(mean) = mean_probs(&probs) {
-                predicted[i] = Some(argmax(&mean));
-                fold_utt.add(file.label, argmax(&mean));
-            }
-            for ((utt, win), windows) in under.iter_mut().zip(&file.conditions) {
-                let probs = predictor.classify(&usable(windows, options.min_voiced));
-                for p in &probs {
+            let conditions: Vec<_> = file.conditions.iter().map(&classify).collect();
+            for (win, probs) in window_under.iter_mut().zip(&conditions) {
+                for p in probs {
                     win.add(file.label, argmax(p));
                 }
-                if let Some(mean) = mean_probs(&probs) {
-                    utt.add(file.label, argmax(&mean));
-                }
             }
+            fold_judged.push(Judged {
+                file: i,
+                clean,
+                conditions,
+            });
         }
         let mut test_speakers: Vec<&str> = test.iter().map(|f| f.speaker.as_str()).collect();
         test_speakers.sort_unstable();
@@ -302,14 +304,54 @@ pub fn cross_validate(
             fold,
             test_files: test.len(),
             test_speakers: test_speakers.len(),
-            accuracy: fold_utt.accuracy(),
-            uar: fold_utt.uar(),
+            accuracy: None,
+            uar: None,
             window_accuracy: fold_win.accuracy(),
             window_uar: fold_win.uar(),
             fit: log,
         });
-        utterance += fold_utt;
         window += fold_win;
+        judged.push(fold_judged);
+    }
+    // Files are judged as predict and eval judge them: by the mean of their calibrated windows
+    // (the file temperature that follows never changes the label).
+    let held_out: Vec<(usize, [f32; Emotion::COUNT])> = judged
+        .iter()
+        .flatten()
+        .flat_map(|j| j.clean.iter().map(move |p| (j.file, *p)))
+        .collect();
+    let calibration = calibrate(files, &held_out);
+    let label_of = |probs: &[[f32; Emotion::COUNT]]| {
+        let tempered: Vec<_> = probs
+            .iter()
+            .map(|p| {
+                let mut p = *p;
+                calibration::apply(&mut p, calibration.temperature);
+                p
+            })
+            .collect();
+        mean_probs(&tempered).map(|mean| argmax(&mean))
+    };
+    let mut utterance = Confusion::new();
+    let mut utterance_under = vec![Confusion::new(); tests.len()];
+    let mut predicted = vec![None; files.len()];
+    for (report, fold_judged) in reports.iter_mut().zip(&judged) {
+        let mut fold_utt = Confusion::new();
+        for j in fold_judged {
+            let label = files[j.file].label;
+            if let Some(p) = label_of(&j.clean) {
+                predicted[j.file] = Some(p);
+                fold_utt.add(label, p);
+            }
+            for (utt, probs) in utterance_under.iter_mut().zip(&j.conditions) {
+                if let Some(p) = label_of(probs) {
+                    utt.add(label, p);
+                }
+            }
+        }
+        report.accuracy = fold_utt.accuracy();
+        report.uar = fold_utt.uar();
+        utterance += fold_utt;
     }
     let accuracy = MeanStd::of(
         &reports
@@ -332,7 +374,7 @@ pub fn cross_validate(
         .collect();
     let conditions = tests
         .iter()
-        .zip(under)
+        .zip(utterance_under.into_iter().zip(window_under))
         .map(|(c, (utterance, window))| ConditionReport {
             condition: c.to_string(),
             utterance,
@@ -346,9 +388,17 @@ pub fn cross_validate(
         accuracy,
         uar,
         conditions,
-        calibration: calibrate(files, &held_out),
+        calibration,
         assignment,
     })
+}
+
+/// A held-out file's window probabilities, clean and under each test condition, before
+/// calibration.
+struct Judged {
+    file: usize,
+    clean: Vec<[f32; Emotion::COUNT]>,
+    conditions: Vec<Vec<[f32; Emotion::COUNT]>>,
 }
 
 /// Fits the temperatures on the held-out predictions and measures reliability before and after,
