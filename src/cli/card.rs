@@ -157,9 +157,9 @@ pub fn model_card(m: &Metrics) -> String {
     s += "## Protocol\n\n";
     s += &format!(
         "{}-fold cross-validation, {}; {}. The scaler is fitted on each training part only; {}. \
-         A file is classified by the mean of its windows' calibrated probabilities (a file shorter than one \
-         window, by the functionals of all of it). The final model is trained the same way on all \
-         data.\n\n",
+         A file is classified by the mean of its windows' calibrated probabilities (a file \
+         shorter than one window, by the functionals of all of it). The final model is trained \
+         the same way on all data.\n\n",
         p.folds,
         grouping(m),
         "stratified by class",

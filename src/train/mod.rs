@@ -322,15 +322,7 @@ pub fn cross_validate(
         .collect();
     let calibration = calibrate(files, &held_out);
     let label_of = |probs: &[[f32; Emotion::COUNT]]| {
-        let tempered: Vec<_> = probs
-            .iter()
-            .map(|p| {
-                let mut p = *p;
-                calibration::apply(&mut p, calibration.temperature);
-                p
-            })
-            .collect();
-        mean_probs(&tempered).map(|mean| argmax(&mean))
+        mean_probs(&tempered(probs, calibration.temperature)).map(|mean| argmax(&mean))
     };
     let mut utterance = Confusion::new();
     let mut utterance_under = vec![Confusion::new(); tests.len()];
@@ -393,6 +385,18 @@ pub fn cross_validate(
     })
 }
 
+/// `probs`, each calibrated with temperature `t`.
+fn tempered(probs: &[[f32; Emotion::COUNT]], t: f32) -> Vec<[f32; Emotion::COUNT]> {
+    probs
+        .iter()
+        .map(|p| {
+            let mut p = *p;
+            calibration::apply(&mut p, t);
+            p
+        })
+        .collect()
+}
+
 /// A held-out file's window probabilities, clean and under each test condition, before
 /// calibration.
 struct Judged {
@@ -419,16 +423,6 @@ fn calibrate(files: &[Labelled], held_out: &[(usize, [f32; Emotion::COUNT])]) ->
         }
     }
     let file_truth: Vec<Emotion> = spans.iter().map(|(i, _)| files[*i].label).collect();
-    let tempered = |probs: &[[f32; Emotion::COUNT]], t: f32| -> Vec<[f32; Emotion::COUNT]> {
-        probs
-            .iter()
-            .map(|p| {
-                let mut p = *p;
-                calibration::apply(&mut p, t);
-                p
-            })
-            .collect()
-    };
     let per_file = |probs: &[[f32; Emotion::COUNT]]| -> Vec<[f32; Emotion::COUNT]> {
         spans
             .iter()
