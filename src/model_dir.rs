@@ -80,7 +80,8 @@ fn one() -> f32 {
     1.0
 }
 
-fn is_zero(n: &usize) -> bool {
+/// For `skip_serializing_if`: a count of 0 is left out.
+pub(crate) fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 

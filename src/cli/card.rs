@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::metrics_file::{Metrics, Protocol};
 use serd::folds::Grouping;
+use serd::logging::count;
 use serd::metrics::MeanStd;
 use serd::train::fit::FitConfig;
 use serd::train::Linear;
@@ -73,16 +74,15 @@ fn description(p: &Protocol) -> String {
     if p.members == 1 && linear == 0 {
         return format!("A{}", &network[1..]);
     }
-    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut s = format!(
         "An ensemble of {} ({}{network})",
-        count(p.members, "network"),
+        count(p.members, "network", "networks"),
         if p.members == 1 { "" } else { "each " }
     );
     if let Some(l) = p.linear.filter(|l| l.members > 0) {
         s += &format!(
             " and {} (multinomial logistic regression, L2 penalty {}), their probabilities averaged,",
-            count(l.members, "linear model"),
+            count(l.members, "linear model", "linear models"),
             wire(&l.fit.weight_decay)
         );
     }

@@ -175,12 +175,8 @@ pub struct SourceSummary {
     pub left_out: BTreeMap<String, usize>,
     pub problems: Vec<Skipped>,
     /// See [`Source::speakerless`]; absent when 0.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::model_dir::is_zero")]
     pub speakerless: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// Items from all data sources of a run.

@@ -297,9 +297,9 @@ fn a_moved_binary_finds_opensmile_and_its_model() {
         .unwrap();
     let version = text(&version.stdout);
     // "1 network and 1 linear model", "2 networks": counted, in the singular for one.
-    let count = |key: &str, what: &str| match bundled[key].as_u64().unwrap_or(0) {
-        1 => format!("1 {what}"),
-        n => format!("{n} {what}s"),
+    let count = |key: &str, what: &str| {
+        let n = bundled[key].as_u64().unwrap_or(0) as usize;
+        serd::logging::count(n, what, &format!("{what}s"))
     };
     let members = match bundled["linear"].as_u64().unwrap_or(0) {
         0 => count("members", "network"),
