@@ -32,7 +32,10 @@ fn bundled_model(manifest: &Path, out: &Path) {
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     collect(&dir, "", &mut files);
     files.retain(|(name, _)| {
-        name == "/model.json" || name == "/MODEL_CARD.md" || name.ends_with(".bpk")
+        name == "/model.json"
+            || name == "/MODEL_CARD.md"
+            || name == "/trained-on.json"
+            || name.ends_with(".bpk")
     });
     files.sort();
     let mut hash = Fnv::new();

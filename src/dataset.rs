@@ -33,6 +33,9 @@ pub struct Labelled {
     pub path: PathBuf,
     pub label: Emotion,
     pub speaker: String,
+    /// The data source it came from ([`crate::corpus::Item::corpus`]): what `--cv corpus`
+    /// holds out.
+    pub corpus: String,
     /// The file as recorded.
     pub windows: Vec<Window>,
     /// Augmented copies (random conditions), used only when the file is in a training part.
@@ -62,6 +65,7 @@ pub fn features(
                         path: item.path.clone(),
                         label: item.label,
                         speaker: item.speaker.clone(),
+                        corpus: item.corpus.clone(),
                         windows,
                         augmented: Vec::new(),
                         conditions: Vec::new(),

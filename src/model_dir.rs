@@ -131,6 +131,65 @@ pub enum ModelError {
     Weights { path: PathBuf, reason: String },
 }
 
+/// The recordings a model was trained on, by content (`trained-on.json` in its directory): so
+/// that `serd eval` can tell figures on held-out data from figures on the training data, whatever
+/// the files are called or wherever they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainedOn {
+    /// FNV-1a (64 bit) of each file's bytes, in hex, sorted.
+    pub fnv1a64: Vec<String>,
+}
+
+impl TrainedOn {
+    const FILE: &'static str = "trained-on.json";
+
+    /// The fingerprint of a file's bytes.
+    pub fn fingerprint(bytes: &[u8]) -> String {
+        format!(
+            "{:016x}",
+            crate::files::fnv1a(crate::files::FNV_OFFSET, bytes)
+        )
+    }
+
+    /// The record of `paths`' contents (unreadable files are left out).
+    pub fn of(paths: &[&Path]) -> TrainedOn {
+        use rayon::prelude::*;
+        let mut fnv1a64: Vec<String> = paths
+            .par_iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|bytes| TrainedOn::fingerprint(&bytes))
+            .collect();
+        fnv1a64.sort_unstable();
+        fnv1a64.dedup();
+        TrainedOn { fnv1a64 }
+    }
+
+    /// Whether a file with these bytes was trained on.
+    pub fn contains(&self, bytes: &[u8]) -> bool {
+        self.fnv1a64
+            .binary_search(&TrainedOn::fingerprint(bytes))
+            .is_ok()
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        let path = dir.join(TrainedOn::FILE);
+        let json = serde_json::to_string(self).expect("a list of strings serialises");
+        std::fs::write(&path, json + "\n").map_err(|source| ModelError::Io { path, source })
+    }
+
+    /// The record in `dir`; `None` when the model has none (trained before it existed).
+    pub fn load(dir: &Path) -> Result<Option<TrainedOn>, ModelError> {
+        let path = dir.join(TrainedOn::FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|source| ModelError::Json { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ModelError::Io { path, source }),
+        }
+    }
+}
+
 /// Reading and writing model directories.
 pub struct ModelDir;
 

@@ -16,6 +16,7 @@ use serd::dataset::{self, Labelled};
 use serd::inference::{argmax, Predictor};
 use serd::labels::Emotion;
 use serd::metrics::{Confusion, Report};
+use serd::model_dir::TrainedOn;
 
 /// Seed of the conditioned copies `eval` makes: the same command gives the same figures.
 const EVAL_SEED: u64 = 0xE7A1;
@@ -66,6 +67,19 @@ struct Output {
     left_out: BTreeMap<String, usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     conditions: Vec<Under>,
+    /// Evaluated files the model was trained on (by content: `trained-on.json`); absent when
+    /// none were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trained_on: Option<TrainedOnFiles>,
+}
+
+/// The evaluated files that were training data, and the figures without them.
+#[derive(Serialize)]
+struct TrainedOnFiles {
+    n: usize,
+    files: Vec<String>,
+    /// The clean figures on the other files alone: the held-out figures (null when none is left).
+    held_out: Option<Report>,
 }
 
 #[derive(Serialize)]
@@ -88,6 +102,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let jobs = dataset::test_copies(&files, &conditions, EVAL_SEED, |_, _| true);
     dataset::add_copies(&mut files, &jobs, recipe, &cache);
 
+    let trained_on = trained_on(&dir, &predictor, &files)?;
     let (confusion, ece) = judge(&predictor, &files, |f| &f.windows);
     let under: Vec<Under> = conditions
         .iter()
@@ -118,6 +133,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         ece,
         left_out: dataset.left_out(),
         conditions: under,
+        trained_on,
     };
     super::print_json(&output)?;
     if confusion.n() == 0 {
@@ -127,6 +143,56 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The files among `files` that the model in `dir` was trained on, with the figures on the
+/// others, and a warning on stderr; `None` when there are none, or the model has no record.
+fn trained_on(
+    dir: &std::path::Path,
+    predictor: &Predictor,
+    files: &[Labelled],
+) -> anyhow::Result<Option<TrainedOnFiles>> {
+    let Some(record) = TrainedOn::load(dir)? else {
+        return Ok(None);
+    };
+    let seen: Vec<bool> = files
+        .iter()
+        .map(|f| std::fs::read(&f.path).is_ok_and(|bytes| record.contains(&bytes)))
+        .collect();
+    let n = seen.iter().filter(|&&s| s).count();
+    if n == 0 {
+        return Ok(None);
+    }
+    let unseen: Vec<&Labelled> = files
+        .iter()
+        .zip(&seen)
+        .filter(|(_, &s)| !s)
+        .map(|(f, _)| f)
+        .collect();
+    let mut held_out = Confusion::new();
+    for file in &unseen {
+        if let Some(p) = predictor.utterance(&file.windows) {
+            held_out.add(file.label, argmax(&p));
+        }
+    }
+    log::warn!(
+        "{n} of {} files were in the model's training data (trained_on in the JSON lists them):          figures that include them are not held-out figures; UAR on the other {}: {}",
+        files.len(),
+        unseen.len(),
+        held_out
+            .uar()
+            .map_or("n/a".to_string(), |u| format!("{:.1} %", 100.0 * u))
+    );
+    Ok(Some(TrainedOnFiles {
+        n,
+        files: files
+            .iter()
+            .zip(&seen)
+            .filter(|(_, &s)| s)
+            .map(|(f, _)| f.path.to_string_lossy().into_owned())
+            .collect(),
+        held_out: (held_out.n() > 0).then(|| Report::new(held_out)),
+    }))
 }
 
 /// The confusion matrix and expected calibration error of the files' utterance-level

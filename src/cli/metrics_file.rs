@@ -12,14 +12,20 @@ use serd::labels::Emotion;
 use serd::metrics::{MeanStd, Report};
 use serd::model::CnnConfig;
 use serd::train::fit::{FitConfig, FitLog};
-use serd::train::{Assigned, CalibrationReport, FoldReport, Linear};
+use serd::train::{Assigned, CalibrationReport, CvReport, FoldReport, Linear};
 
 /// Everything `serd train` measured, as written to `metrics.json`.
 #[derive(Serialize)]
 pub struct Metrics<'a> {
     pub protocol: Protocol<'a>,
     pub data: Data<'a>,
-    pub cv: Cv<'a>,
+    /// Speaker-grouped K-fold cross-validation; absent with `--cv corpus`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cv: Option<Cv<'a>>,
+    /// Each corpus held out in turn (`folds` are the corpora, `uar` the mean over them); absent
+    /// with one corpus or `--cv speaker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corpus_cv: Option<Cv<'a>>,
     /// The final model's fits (one per network); `None` with `--no-final`.
     #[serde(rename = "final")]
     pub final_fit: Option<Vec<FitLog>>,
@@ -32,6 +38,8 @@ pub struct Metrics<'a> {
 pub struct Protocol<'a> {
     pub folds: usize,
     pub grouping: Grouping,
+    /// Whether the corpora were also held out in turn (`corpus_cv`).
+    pub held_out_corpora: bool,
     pub speaker_independent: bool,
     pub validation: &'static str,
     pub scaler: &'static str,
@@ -43,6 +51,8 @@ pub struct Protocol<'a> {
     pub front_end: Option<FrontEnd>,
     /// Augmented copies per training file.
     pub augment: u16,
+    /// Share of the augmented copies whose voice was changed (speed perturbation).
+    pub voice_perturbation: f64,
     pub test_conditions: Vec<String>,
     pub model: &'a CnnConfig,
     pub fit: &'a FitConfig,
@@ -67,9 +77,9 @@ pub struct Data<'a> {
 #[derive(Serialize)]
 pub struct Cv<'a> {
     /// Pooled over the folds, files as units (with the files that could not be used).
-    pub utterance: &'a Report,
+    pub utterance: Report,
     pub window: Report,
-    /// Per fold, mean ± std.
+    /// Per fold (per held-out corpus), mean ± std.
     pub accuracy: Option<MeanStd>,
     pub uar: Option<MeanStd>,
     pub conditions: Vec<ConditionFigures<'a>>,
@@ -84,6 +94,40 @@ pub struct ConditionFigures<'a> {
     pub condition: &'a str,
     pub utterance: Report,
     pub window: Report,
+    /// File-level UAR per fold (per held-out corpus), mean ± std.
+    pub uar: Option<MeanStd>,
+}
+
+impl<'a> Cv<'a> {
+    /// The figures of `cv`, its pooled file-level figures being `utterance` (which lists the
+    /// files that could not be used).
+    pub fn new(cv: &'a CvReport, utterance: Report) -> Cv<'a> {
+        Cv {
+            utterance,
+            window: Report::new(cv.window),
+            accuracy: cv.accuracy,
+            uar: cv.uar,
+            conditions: cv
+                .conditions
+                .iter()
+                .enumerate()
+                .map(|(n, c)| ConditionFigures {
+                    condition: &c.condition,
+                    utterance: Report::new(c.utterance),
+                    window: Report::new(c.window),
+                    uar: MeanStd::of(
+                        &cv.folds
+                            .iter()
+                            .filter_map(|f| f.conditions.get(n).and_then(|c| c.uar))
+                            .collect::<Vec<_>>(),
+                    ),
+                })
+                .collect(),
+            calibration: &cv.calibration,
+            folds: &cv.folds,
+            assignment: &cv.assignment,
+        }
+    }
 }
 
 #[derive(Serialize)]

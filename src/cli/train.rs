@@ -18,12 +18,12 @@ use serd::files::Staged;
 use serd::folds::Grouping;
 use serd::metrics::Report;
 use serd::model::{CnnConfig, Layout};
-use serd::model_dir::ModelDir;
+use serd::model_dir::{ModelDir, TrainedOn};
 use serd::plot::{write_confusion_png, write_reliability_png};
 use serd::train::fit::{FitConfig, FitLog};
 use serd::train::{self, Epoch, Linear, Options};
 
-use super::metrics_file::{ConditionFigures, Cv, Data, Metrics, Protocol, Timing};
+use super::metrics_file::{Cv, Data, Metrics, Protocol, Timing};
 use super::usage;
 use super::{windowing, WindowArg};
 
@@ -61,6 +61,14 @@ pub struct TrainArgs {
     /// Cross-validation folds.
     #[arg(long, default_value_t = 5)]
     folds: usize,
+    /// What cross-validation holds out: "speaker" (K folds grouped by speaker, --folds and
+    /// --grouping), "corpus" (each data source's corpus in turn, the model trained on the others
+    /// and scored on the classes the held-out corpus has: what a voice, language and recording
+    /// the model never met costs), or both (the default; "corpus" needs two corpora or more and
+    /// is left out, with a notice, when there is one). The final model's temperatures are fitted
+    /// on the speaker-grouped predictions when those are made.
+    #[arg(long, value_enum, default_value_t = CvArg::Both)]
+    cv: CvArg,
     /// Keep each speaker in one fold, or not (then figures are optimistic: speakers leak).
     #[arg(long, value_parser = super::choice::<Grouping>(), default_value = "speaker")]
     grouping: Grouping,
@@ -164,6 +172,21 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u16).range(0..=20))]
     augment: u16,
+    /// Share of the augmented copies whose voice is changed: played 0.9 to 1.1 times as fast
+    /// (tempo, pitch and formants alike: speed perturbation), so the model meets more voices than
+    /// the corpora's speakers. 0 changes no voice.
+    #[arg(
+        long,
+        value_name = "P",
+        allow_negative_numbers = true,
+        default_value_t = 0.0
+    )]
+    voice_perturbation: f64,
+    /// Weigh the loss so that every corpus counts the same, whatever its size ("corpus"), with
+    /// --class-weights balanced applied within each corpus; or by class alone ("none"). A corpus
+    /// of a thousand single words from two voices otherwise pulls the model towards them.
+    #[arg(long, value_enum, default_value_t = BalanceArg::None)]
+    balance: BalanceArg,
     /// Also report the cross-validated figures with the test files under this simulated condition
     /// (repeatable; "standard" for white:10 babble:10 reverb:0.6 telephone gain:-30 rate:48000).
     /// Test copies get noise instances and rooms no training copy had; see `serd eval --help` for
@@ -183,6 +206,19 @@ pub struct TrainArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BalanceArg {
+    Corpus,
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CvArg {
+    Speaker,
+    Corpus,
+    Both,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum FrontEndArg {
     Level,
     None,
@@ -194,6 +230,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let tests = super::conditions(&args.test_conditions, "--test-condition")?;
     let dataset = corpus::load_all(&args.data)?;
     describe(&dataset, args.grouping);
+    let mut corpora: Vec<&str> = dataset.items.iter().map(|i| i.corpus.as_str()).collect();
+    corpora.sort_unstable();
+    corpora.dedup();
+    if corpora.len() < 2 {
+        match args.cv {
+            CvArg::Corpus => usage!(
+                "--cv corpus holds out each corpus in turn and needs data from two corpora or \
+                 more; these sources are all {}",
+                corpora.first().unwrap_or(&"?")
+            ),
+            CvArg::Both => log::info!(
+                "one corpus ({}): no corpus is held out (give --data of two corpora or more for \
+                 those figures)",
+                corpora.first().unwrap_or(&"?")
+            ),
+            CvArg::Speaker => {}
+        }
+    }
     let cache = Cache::new(args.cache.clone().unwrap_or_else(Cache::default_dir));
     let started = Instant::now();
     let (mut files, skipped, mut hits) =
@@ -206,6 +260,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         &files,
         &fold_of,
         usize::from(args.augment),
+        args.voice_perturbation,
         &tests,
         args.seed,
     );
@@ -222,9 +277,46 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     log::info!("training on {}", selected.name);
     let device = selected.device;
     let started = Instant::now();
-    let cv = cross_validate(&files, &fold_of, &tests, &options, &device)?;
+    let speaker_cv = if args.cv != CvArg::Corpus {
+        let cv = cross_validate(
+            &files,
+            &fold_of,
+            &tests,
+            &options,
+            None,
+            &device,
+            "cross-validation, fold",
+        )?;
+        log_figures(&cv, started.elapsed().as_secs_f64(), &args);
+        Some(cv)
+    } else {
+        None
+    };
+    let (corpus_of, corpora) = train::corpus_folds(&files);
+    let corpus_cv = if corpora.len() >= 2 && args.cv != CvArg::Speaker {
+        let temperatures = speaker_cv
+            .as_ref()
+            .map(|cv| (cv.calibration.temperature, cv.calibration.file_temperature));
+        let cv = cross_validate(
+            &files,
+            &corpus_of,
+            &tests,
+            &options,
+            temperatures,
+            &device,
+            "held-out corpus",
+        )?;
+        log_corpus_figures(&cv, &tests);
+        Some(cv)
+    } else {
+        None
+    };
     let cv_s = started.elapsed().as_secs_f64();
-    log_figures(&cv, cv_s, &args);
+    // --cv corpus alone: the held-out corpora's figures and temperatures stand for the model.
+    let cv = match (&speaker_cv, &corpus_cv) {
+        (Some(cv), _) | (None, Some(cv)) => cv,
+        (None, None) => unreachable!("checked before the features: corpus CV has two corpora"),
+    };
 
     let skipped_json = dataset::skipped_report(&dataset, &skipped);
     let report = Report {
@@ -241,7 +333,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (None, 0.0)
     } else {
         let started = Instant::now();
-        let log = final_model(&files, &options, &device, &cv, &dir, &args)?;
+        let log = final_model(&files, &options, &device, cv, &dir, &args)?;
         (Some(log), started.elapsed().as_secs_f64())
     };
 
@@ -249,6 +341,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         protocol: Protocol {
             folds: args.folds,
             grouping: args.grouping,
+            held_out_corpora: corpus_cv.is_some(),
             // Files without a speaker are groups of their own: their speakers may straddle folds.
             speaker_independent: args.grouping == Grouping::Speaker
                 && dataset.sources.iter().all(|s| s.speakerless == 0),
@@ -264,6 +357,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             min_voiced: args.min_voiced,
             front_end: options.front,
             augment: args.augment,
+            voice_perturbation: args.voice_perturbation,
             test_conditions: tests.iter().map(Condition::to_string).collect(),
             model: &options.model,
             fit: &options.fit,
@@ -278,24 +372,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             counts: dataset.counts(),
             left_out: dataset.left_out(),
         },
-        cv: Cv {
-            utterance: &report,
-            window: Report::new(cv.window),
-            accuracy: cv.accuracy,
-            uar: cv.uar,
-            conditions: cv
-                .conditions
-                .iter()
-                .map(|c| ConditionFigures {
-                    condition: &c.condition,
-                    utterance: Report::new(c.utterance),
-                    window: Report::new(c.window),
-                })
-                .collect(),
-            calibration: &cv.calibration,
-            folds: &cv.folds,
-            assignment: &cv.assignment,
-        },
+        cv: speaker_cv.as_ref().map(|cv| Cv::new(cv, report.clone())),
+        corpus_cv: corpus_cv
+            .as_ref()
+            .map(|cv| Cv::new(cv, Report::new(cv.utterance))),
         final_fit,
         timing_s: Timing {
             features: features_s,
@@ -310,7 +390,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    write_reports(&dir, &metrics, &cv, &args)?;
+    write_reports(
+        &dir,
+        &metrics,
+        speaker_cv.as_ref(),
+        corpus_cv.as_ref(),
+        &args,
+    )?;
     staged
         .commit()
         .with_context(|| format!("{}: cannot put the new model in place", args.out.display()))?;
@@ -341,6 +427,10 @@ fn final_model(
     predictor.set_temperatures(cv.calibration.temperature, cv.calibration.file_temperature);
     ModelDir::save(dir, &predictor.info, predictor.models())
         .with_context(|| format!("{}: cannot write the model", args.out.display()))?;
+    let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+    TrainedOn::of(&paths)
+        .save(dir)
+        .with_context(|| format!("{}: cannot write the model", args.out.display()))?;
     Ok(log)
 }
 
@@ -348,7 +438,8 @@ fn final_model(
 fn write_reports(
     dir: &Path,
     metrics: &Metrics,
-    cv: &train::CvReport,
+    speaker_cv: Option<&train::CvReport>,
+    corpus_cv: Option<&train::CvReport>,
     args: &TrainArgs,
 ) -> anyhow::Result<()> {
     let cannot_write = |name: &str| format!("{}: cannot write", args.out.join(name).display());
@@ -361,21 +452,40 @@ fn write_reports(
         (_, 0) => "CNN",
         _ => "CNN + linear",
     };
-    let title = format!(
-        "serd {} {family}, {}-fold CV ({})",
-        args.set.name(),
+    let model = format!("serd {} {family}", args.set.name());
+    let speaker_title = format!(
+        "{model}, {}-fold CV ({})",
         args.folds,
         grouping_words(args.grouping)
     );
-    write_confusion_png(&cv.utterance, &dir.join("confusion.png"), &title)
-        .with_context(|| cannot_write("confusion.png"))?;
-    let c = &cv.calibration;
+    let corpus_title = format!("{model}, each corpus held out");
+    if let Some(cv) = speaker_cv {
+        write_confusion_png(&cv.utterance, &dir.join("confusion.png"), &speaker_title)
+            .with_context(|| cannot_write("confusion.png"))?;
+    }
+    if let Some(cv) = corpus_cv {
+        write_confusion_png(
+            &cv.utterance,
+            &dir.join("confusion-corpora.png"),
+            &corpus_title,
+        )
+        .with_context(|| cannot_write("confusion-corpora.png"))?;
+    }
+    // The calibration fitted (speaker-grouped when made), and how it holds on held-out corpora.
+    let (fitted, title) = match speaker_cv {
+        Some(cv) => (&cv.calibration, &speaker_title),
+        None => (&corpus_cv.expect("one CV ran").calibration, &corpus_title),
+    };
+    let mut curves = vec![
+        ("window, raw", &fitted.window_before),
+        ("window, calibrated", &fitted.window_after),
+        ("file, calibrated", &fitted.utterance_after),
+    ];
+    if let (Some(_), Some(cv)) = (speaker_cv, corpus_cv) {
+        curves.push(("file, held-out corpora", &cv.calibration.utterance_after));
+    }
     write_reliability_png(
-        &[
-            ("window, raw", &c.window_before),
-            ("window, calibrated", &c.window_after),
-            ("file, calibrated", &c.utterance_after),
-        ],
+        &curves,
         &dir.join("reliability.png"),
         &format!("{title}: reliability"),
     )
@@ -424,6 +534,12 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
             usage!("{flag} must be 0 or a positive number, not {value}");
         }
     }
+    if !(0.0..=1.0).contains(&args.voice_perturbation) {
+        usage!(
+            "--voice-perturbation is a share between 0 and 1, not {}",
+            args.voice_perturbation
+        );
+    }
     if !(0.0..=1.0).contains(&args.min_voiced) {
         usage!(
             "--min-voiced is a share between 0 and 1, not {}",
@@ -448,6 +564,7 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
         batch: args.batch,
         learning_rate: args.learning_rate,
         class_weights: args.class_weights == ClassWeights::Balanced,
+        corpus_weights: args.balance == BalanceArg::Corpus,
         label_smoothing: args.label_smoothing,
         weight_decay: args.weight_decay,
         early_stopping: !args.no_early_stopping,
@@ -532,6 +649,50 @@ fn log_figures(cv: &train::CvReport, cv_s: f64, args: &TrainArgs) {
     ));
 }
 
+/// The held-out corpora's figures on stderr: one line per corpus, clean and under each test
+/// condition, and their mean (what generalisation is judged by).
+fn log_corpus_figures(cv: &train::CvReport, tests: &[Condition]) {
+    let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.1} %", 100.0 * v));
+    let mut s = format!("{:<16} {:>6} {:>9}", "held-out corpus", "files", "UAR");
+    for c in tests {
+        s += &format!(" {:>12}", c.to_string());
+    }
+    s += &format!(" {:>7}\n", "ECE");
+    for f in &cv.folds {
+        s += &format!(
+            "{:<16} {:>6} {:>9}",
+            f.held_out.as_deref().unwrap_or("?"),
+            f.test_files,
+            pct(f.uar)
+        );
+        for c in &f.conditions {
+            s += &format!(" {:>12}", pct(c.uar));
+        }
+        s += &format!(
+            " {:>7}\n",
+            f.ece.map_or("n/a".into(), |e| format!("{e:.3}"))
+        );
+    }
+    s += &format!(
+        "{:<16} {:>6} {:>9}",
+        "mean",
+        "",
+        pct(cv.uar.map(|u| u.mean))
+    );
+    for n in 0..tests.len() {
+        let uars: Vec<f64> = cv
+            .folds
+            .iter()
+            .filter_map(|f| f.conditions.get(n).and_then(|c| c.uar))
+            .collect();
+        s += &format!(
+            " {:>12}",
+            pct(serd::metrics::MeanStd::of(&uars).map(|u| u.mean))
+        );
+    }
+    serd::logging::report(&s);
+}
+
 /// `--out` is replaced whole by the new model folder, so it must be new, empty or a model folder
 /// (one with `model.json` or `metrics.json`): never a folder of other things. With `--no-final`
 /// (figures only) it must not hold a model, which the new figures would not describe.
@@ -577,19 +738,24 @@ fn grouping_words(grouping: Grouping) -> &'static str {
     }
 }
 
+/// [`train::cross_validate`] over the parts `fold_of` names, with a progress bar saying `what`.
 fn cross_validate(
     files: &[Labelled],
     fold_of: &[usize],
     tests: &[Condition],
     options: &Options,
+    temperatures: Option<(f32, f32)>,
     device: &Device,
+    what: &str,
 ) -> anyhow::Result<train::CvReport> {
-    let progress = dataset::bar(options.folds as u64, "cross-validation, fold");
+    let parts = fold_of.iter().max().map_or(0, |m| m + 1);
+    let progress = dataset::bar(parts as u64, what);
     let cv = train::cross_validate(
         files,
         fold_of,
         tests,
         options,
+        temperatures,
         device,
         &mut |fold, e: Epoch| {
             progress.set_position(fold as u64);

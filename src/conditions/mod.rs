@@ -87,6 +87,9 @@ pub enum Step {
     Telephone { companding: Companding },
     /// Render at this sample rate.
     Rate { hz: u32 },
+    /// Speed perturbation (Ko et al., 2015): the recording played `factor` times faster, so
+    /// tempo, pitch and formants all scale by `factor`, as in another, similar voice.
+    Speed { factor: f64 },
 }
 
 /// A chain of steps applied left to right; text form `reverb:0.6:0+white:20+rate:44100`, `clean`
@@ -124,7 +127,8 @@ pub struct ParseError {
 
 /// What the text form accepts, quoted in parse errors.
 const ACCEPTED: &str = "accepted: clean, gain:DB, white|pink|brown|babble:SNR_DB, floor:DBFS, \
-                        reverb:RT60[:DRR_DB], telephone[:mulaw|alaw], rate:HZ, joined by '+'";
+                        reverb:RT60[:DRR_DB], telephone[:mulaw|alaw], rate:HZ, speed:FACTOR, \
+                        joined by '+'";
 /// Reference level when the input has no energy at all, so noise steps still add something.
 const SILENT_REFERENCE_DBFS: f64 = -50.0;
 const TELEPHONE_RATE: u32 = 8000;
@@ -219,6 +223,12 @@ fn parse_step(token: &str) -> Result<Step, String> {
                 .map_err(|_| format!("rate {v:?} is not a whole number of Hz"))?;
             Step::Rate { hz }
         }
+        "speed" => {
+            arity(1, 1, "speed:FACTOR")?;
+            Step::Speed {
+                factor: number(0, "speed factor")?,
+            }
+        }
         _ => {
             let Some(&kind) = Noise::ALL.iter().find(|k| k.name() == name) else {
                 return Err(format!("unknown step {name:?}; {ACCEPTED}"));
@@ -253,6 +263,7 @@ fn check(step: &Step) -> Result<(), String> {
         }
         Step::Telephone { .. } => Ok(()),
         Step::Rate { hz } => within("rate Hz", f64::from(hz), 8000.0, 192000.0),
+        Step::Speed { factor } => within("speed factor", factor, 0.5, 2.0),
     }
 }
 
@@ -265,6 +276,7 @@ impl fmt::Display for Step {
             Step::Reverb { rt60, drr_db } => write!(f, "reverb:{rt60}:{drr_db}"),
             Step::Telephone { companding } => write!(f, "telephone:{}", companding.name()),
             Step::Rate { hz } => write!(f, "rate:{hz}"),
+            Step::Speed { factor } => write!(f, "speed:{factor}"),
         }
     }
 }
@@ -387,6 +399,11 @@ fn apply_step(step: &Step, audio: Audio, rng: &mut Rng, babble: &[Audio]) -> Res
         Step::Rate { hz } => {
             samples = resample(&samples, rate, hz)?;
             rate = hz;
+        }
+        Step::Speed { factor } => {
+            // Rendered at rate / factor and played at rate: factor times faster.
+            let slower = (f64::from(rate) / factor).round().max(1.0) as u32;
+            samples = resample(&samples, rate, slower)?;
         }
     }
     Ok(Audio { samples, rate })

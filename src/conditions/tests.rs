@@ -334,13 +334,15 @@ fn babble_needs_talkers_and_hits_the_snr() {
 #[test]
 fn drawn_conditions_parse_back_and_stay_in_range() {
     let mut rng = Rng::new(42);
-    for babble in [false, true] {
-        let mut babble_seen = false;
+    for (babble, voice) in [(false, 0.0), (true, 0.0), (true, 0.5)] {
+        let (mut babble_seen, mut speed_seen) = (false, 0);
         for _ in 0..1000 {
-            let c = draw(&mut rng, babble);
+            let c = draw(&mut rng, babble, voice);
             assert_eq!(c.to_string().parse::<Condition>().unwrap(), c, "{c}");
-            // One gain, and the documented order: reverb, noise, gain, floor, telephone, rate.
+            // One gain, and the documented order: speed, reverb, noise, gain, floor, telephone,
+            // rate.
             let rank = |s: &Step| match s {
+                Step::Speed { .. } => -1,
                 Step::Reverb { .. } => 0,
                 Step::Noise { .. } => 1,
                 Step::Gain { .. } => 2,
@@ -354,6 +356,11 @@ fn drawn_conditions_parse_back_and_stay_in_range() {
                 "{c}"
             );
             babble_seen |= c.needs_babble();
+            speed_seen += c
+                .steps
+                .iter()
+                .filter(|s| matches!(s, Step::Speed { .. }))
+                .count();
             for step in &c.steps {
                 let ok = match *step {
                     Step::Gain { db } => (-35.0..=5.0).contains(&db),
@@ -364,10 +371,54 @@ fn drawn_conditions_parse_back_and_stay_in_range() {
                     Step::Floor { dbfs } => (-95.0..=-65.0).contains(&dbfs),
                     Step::Telephone { .. } => true,
                     Step::Rate { hz } => hz == 44100 || hz == 48000,
+                    Step::Speed { factor } => (0.9..=1.1).contains(&factor) && factor != 1.0,
                 };
                 assert!(ok, "{c}");
             }
         }
         assert_eq!(babble_seen, babble);
+        // About half the copies with voice 0.5 (a factor rounding to 1.0 draws none), none at 0.
+        if voice == 0.0 {
+            assert_eq!(speed_seen, 0);
+        } else {
+            assert!((420..=580).contains(&speed_seen), "{speed_seen}");
+        }
     }
+}
+
+/// Speed perturbation plays the recording faster: duration divides by the factor and a tone's
+/// pitch multiplies by it, at the input's rate.
+#[test]
+fn speed_scales_duration_and_pitch() {
+    let rate = 16000;
+    let tone: Vec<f32> = (0..rate)
+        .map(|i| (2.0 * std::f32::consts::PI * 200.0 * i as f32 / rate as f32).sin() * 0.5)
+        .collect();
+    let c: Condition = "speed:1.1".parse().unwrap();
+    let out = c
+        .apply(
+            Audio {
+                samples: tone,
+                rate,
+            },
+            1,
+            &[],
+        )
+        .unwrap();
+    assert_eq!(out.rate, rate);
+    let expected = (f64::from(rate) / 1.1).round();
+    assert!(
+        (out.samples.len() as f64 - expected).abs() <= 2.0,
+        "{}",
+        out.samples.len()
+    );
+    // Zero crossings of the middle half: 2 per period of 220 Hz.
+    let mid = &out.samples[out.samples.len() / 4..3 * out.samples.len() / 4];
+    let crossings = mid
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    let hz = crossings as f64 / 2.0 / (mid.len() as f64 / f64::from(rate));
+    assert!((hz - 220.0).abs() < 3.0, "{hz}");
+    assert!("speed:3".parse::<Condition>().is_err());
 }

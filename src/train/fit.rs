@@ -3,10 +3,10 @@
 //! validation split with the best weights restored, or a fixed number of epochs.
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::folds::Rng;
@@ -22,6 +22,11 @@ pub struct FitConfig {
     pub learning_rate: f64,
     /// Weight each class's loss by total / (classes × class count).
     pub class_weights: bool,
+    /// Weight each corpus's loss equally, whatever its size (classes balanced within each corpus
+    /// with `class_weights`). Absent from model directories written before it existed, which
+    /// trained without it.
+    #[serde(default)]
+    pub corpus_weights: bool,
     /// Label smoothing of the training loss, 0 (none) to below 1: the target puts `1 - a` on the
     /// labelled class plus `a / 5` on every class. Early stopping watches the unsmoothed loss.
     /// Absent from model directories written before it existed, which trained without it.
@@ -45,10 +50,42 @@ fn yes() -> bool {
     true
 }
 
-/// Standardised examples: `rows[i]` has label `labels[i]`.
+/// Standardised examples: `rows[i]` has label `labels[i]` and weighs `weights[i]` in the loss
+/// (see [`weights`]).
 pub struct Examples<'a> {
     pub rows: Vec<&'a [f32]>,
     pub labels: Vec<Emotion>,
+    pub weights: Vec<f32>,
+}
+
+/// Loss weights of examples with `labels` from `groups` (their corpora), averaging 1: with
+/// `by_group` every group weighs the same in total, else the examples are one group; with
+/// `by_class` every class present in a group weighs the same within it (scikit-learn's
+/// `compute_class_weight("balanced")` per group), else every example of a group the same.
+pub fn weights(labels: &[Emotion], groups: &[&str], by_class: bool, by_group: bool) -> Vec<f32> {
+    let group_of = |i: usize| if by_group { groups[i] } else { "" };
+    let mut counts: std::collections::HashMap<(&str, Option<Emotion>), usize> =
+        std::collections::HashMap::new();
+    for (i, &label) in labels.iter().enumerate() {
+        *counts
+            .entry((group_of(i), by_class.then_some(label)))
+            .or_default() += 1;
+    }
+    // Cells (group, class) per group: each cell gets 1 / (groups × cells in its group).
+    let mut cells: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (group, _) in counts.keys() {
+        *cells.entry(group).or_default() += 1;
+    }
+    let n = labels.len() as f32;
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, &label)| {
+            let group = group_of(i);
+            let cell = counts[&(group, by_class.then_some(label))] as f32;
+            n / (cells.len() as f32 * cells[group] as f32 * cell)
+        })
+        .collect()
 }
 
 /// What happened while fitting.
@@ -87,14 +124,7 @@ pub fn fit(
             (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
         )
         .init();
-    let weights = config.class_weights.then(|| class_weights(&train.labels));
-    let loss_fn = CrossEntropyLossConfig::new()
-        .with_weights(weights.clone())
-        .with_smoothing((config.label_smoothing > 0.0).then_some(config.label_smoothing as f32))
-        .init(&train_device);
-    let valid_loss_fn = CrossEntropyLossConfig::new()
-        .with_weights(weights)
-        .init(device);
+    let smoothing = config.label_smoothing as f32;
 
     let mut rng = Rng::new(config.seed);
     let mut order: Vec<usize> = (0..train.rows.len()).collect();
@@ -112,11 +142,11 @@ pub fn fit(
         // Summed on the device and read once an epoch: on a GPU every read is a synchronisation.
         let mut summed: Option<Tensor<1>> = None;
         for batch in order.chunks(config.batch) {
-            let (x, y) = match &whole {
-                Some((x, y)) => (x.clone(), y.clone()),
+            let (x, y, w) = match &whole {
+                Some((x, y, w)) => (x.clone(), y.clone(), w.clone()),
                 None => tensors(train, batch, &train_device),
             };
-            let loss = loss_fn.forward(model.forward(x), y);
+            let loss = weighted_cross_entropy(model.forward(x), y, w, smoothing);
             let weighted = loss.clone().detach() * batch.len() as f32;
             summed = Some(summed.map_or(weighted.clone(), |s| s + weighted));
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -134,12 +164,7 @@ pub fn fit(
             continue;
         }
         let candidate = model.valid();
-        let valid_loss = mean_loss(
-            &candidate,
-            valid,
-            |logits, y| valid_loss_fn.forward(logits, y),
-            device,
-        );
+        let valid_loss = mean_loss(&candidate, valid, device);
         on_epoch(epoch, valid_loss);
         if valid_loss < best.1 {
             best = (candidate, valid_loss, epoch, train_loss);
@@ -156,54 +181,72 @@ pub fn fit(
     (best.0, log)
 }
 
-fn tensors(examples: &Examples, batch: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+/// A batch's inputs, labels (one-hot) and loss weights.
+fn tensors(
+    examples: &Examples,
+    batch: &[usize],
+    device: &Device,
+) -> (Tensor<2>, Tensor<2>, Tensor<1>) {
     let n = examples.rows[batch[0]].len();
     let data: Vec<f32> = batch
         .iter()
         .flat_map(|&i| examples.rows[i].iter().copied())
         .collect();
-    let labels: Vec<i64> = batch
+    let targets: Vec<f32> = batch
         .iter()
-        .map(|&i| examples.labels[i].index() as i64)
+        .flat_map(|&i| {
+            let label = examples.labels[i].index();
+            (0..Emotion::COUNT).map(move |k| if k == label { 1.0 } else { 0.0 })
+        })
+        .collect();
+    let weights: Vec<f32> = batch
+        .iter()
+        .map(|&i| examples.weights.get(i).copied().unwrap_or(1.0))
         .collect();
     (
         Tensor::<2>::from_data(TensorData::new(data, [batch.len(), n]), device),
-        Tensor::<1, Int>::from_data(TensorData::new(labels, [batch.len()]), device),
+        Tensor::<2>::from_data(
+            TensorData::new(targets, [batch.len(), Emotion::COUNT]),
+            device,
+        ),
+        Tensor::<1>::from_data(TensorData::new(weights, [batch.len()]), device),
     )
 }
 
-fn mean_loss(
-    model: &Cnn,
-    examples: &Examples,
-    loss: impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1>,
-    device: &Device,
-) -> f64 {
-    let all: Vec<usize> = (0..examples.rows.len()).collect();
-    let (mut sum, mut n) = (0.0, 0usize);
-    for batch in all.chunks(256) {
-        let (x, y) = tensors(examples, batch, device);
-        sum += f64::from(loss(model.forward(x), y).into_scalar::<f32>()) * batch.len() as f64;
-        n += batch.len();
-    }
-    sum / n.max(1) as f64
+/// Sparse categorical cross-entropy, label-smoothed (the target keeps `1 - smoothing` on the
+/// labelled class plus `smoothing / classes` on every class) and weighted per example: the
+/// weighted mean `Σ wᵢ lᵢ / Σ wᵢ`, which with class weights is burn's (and Keras's) weighted loss.
+fn weighted_cross_entropy(
+    logits: Tensor<2>,
+    one_hot: Tensor<2>,
+    weights: Tensor<1>,
+    smoothing: f32,
+) -> Tensor<1> {
+    let classes = one_hot.dims()[1] as f32;
+    let target = one_hot * (1.0 - smoothing) + smoothing / classes;
+    let per_example = (target * log_softmax(logits, 1))
+        .sum_dim(1)
+        .squeeze_dim::<1>(1)
+        .neg();
+    (per_example * weights.clone()).sum() / weights.sum()
 }
 
-/// Balanced class weights (scikit-learn's `compute_class_weight("balanced")`). A class absent from
-/// the training data has no samples to weigh; it gets 1, since burn requires positive weights.
-fn class_weights(labels: &[Emotion]) -> Vec<f32> {
-    let mut counts = [0usize; Emotion::COUNT];
-    labels.iter().for_each(|l| counts[l.index()] += 1);
-    let present = counts.iter().filter(|&&c| c > 0).count().max(1);
-    counts
-        .iter()
-        .map(|&c| {
-            if c == 0 {
-                1.0
-            } else {
-                labels.len() as f32 / (present as f32 * c as f32)
-            }
-        })
-        .collect()
+/// The weighted, unsmoothed loss over all of `examples`.
+fn mean_loss(model: &Cnn, examples: &Examples, device: &Device) -> f64 {
+    let all: Vec<usize> = (0..examples.rows.len()).collect();
+    let (mut sum, mut total) = (0.0, 0.0);
+    for batch in all.chunks(256) {
+        let (x, y, w) = tensors(examples, batch, device);
+        let weight = f64::from(w.clone().sum().into_scalar::<f32>());
+        let loss = weighted_cross_entropy(model.forward(x), y, w, 0.0);
+        sum += f64::from(loss.into_scalar::<f32>()) * weight;
+        total += weight;
+    }
+    if total > 0.0 {
+        sum / total
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +289,7 @@ mod tests {
             batch: 16,
             learning_rate: 1e-2,
             class_weights: false,
+            corpus_weights: false,
             label_smoothing: 0.0,
             weight_decay: 0.0,
             early_stopping: true,
@@ -281,6 +325,7 @@ mod tests {
         let examples = || Examples {
             rows: rows.iter().map(Vec::as_slice).collect(),
             labels: labels.clone(),
+            weights: vec![1.0; rows.len()],
         };
         let device = Device::flex();
         let confidence = |label_smoothing: f64| {
@@ -310,17 +355,54 @@ mod tests {
         );
     }
 
+    /// Class weights are scikit-learn's "balanced" ones; corpus weights give every corpus the
+    /// same total, classes balanced within each; all average 1.
     #[test]
-    fn class_weights_are_balanced_and_positive() {
+    fn loss_weights_balance_classes_and_corpora() {
         use Emotion::*;
-        // 3 anger, 1 sadness, no other class: weights 4 / (2 x 3) and 4 / (2 x 1).
-        let w = class_weights(&[Anger, Anger, Anger, Sadness]);
-        assert!((w[Anger.index()] - 2.0 / 3.0).abs() < 1e-6);
-        assert!((w[Sadness.index()] - 2.0).abs() < 1e-6);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        // 3 anger, 1 sadness: 4 / (2 x 3) and 4 / (2 x 1).
+        let labels = [Anger, Anger, Anger, Sadness];
+        let one = [""; 4];
+        let by_class = weights(&labels, &one, true, false);
         assert!(
-            w.iter().all(|&x| x > 0.0),
-            "burn rejects non-positive weights: {w:?}"
+            close(&by_class, &[2.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0, 2.0]),
+            "{by_class:?}"
         );
+        assert!(close(&weights(&labels, &one, false, false), &[1.0; 4]));
+        // Corpus a: 3 anger, 1 sadness; corpus b: 2 neutral. Each corpus weighs 3 of the 6.
+        let labels = [Anger, Anger, Anger, Sadness, Neutral, Neutral];
+        let corpora = ["a", "a", "a", "a", "b", "b"];
+        let w = weights(&labels, &corpora, false, true);
+        assert!(close(&w, &[0.75, 0.75, 0.75, 0.75, 1.5, 1.5]), "{w:?}");
+        let w = weights(&labels, &corpora, true, true);
+        assert!(close(&w, &[0.5, 0.5, 0.5, 1.5, 1.5, 1.5]), "{w:?}");
+        assert!((w.iter().sum::<f32>() - 6.0).abs() < 1e-5);
+    }
+
+    /// The weighted loss is the weighted mean of the examples' losses, smoothing included:
+    /// checked against the formula on two examples.
+    #[test]
+    fn weighted_cross_entropy_is_the_weighted_mean() {
+        let device = Device::flex();
+        let matrix = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [2, 5]), &device);
+        // Example 1: logits (2, 0, 0, 0, 0), label 0. Example 2: (0, 1, 0, 0, 0), label 0.
+        let logits = matrix(vec![2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+        let one_hot = matrix(vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+        let weights = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 3.0], [2]), &device);
+        let loss = |a: f32| {
+            weighted_cross_entropy(logits.clone(), one_hot.clone(), weights.clone(), a)
+                .into_scalar::<f32>()
+        };
+        let log_z1 = (2f32.exp() + 4.0).ln();
+        let log_z2 = (1f32.exp() + 4.0).ln();
+        let (l1, l2) = (log_z1 - 2.0, log_z2);
+        assert!((loss(0.0) - (l1 + 3.0 * l2) / 4.0).abs() < 1e-5);
+        // Smoothed: the target adds a / 5 on every class, so the loss adds a / 5 × Σ_k -log p_k.
+        let a = 0.5f32;
+        let (s1, s2) = (5.0 * log_z1 - 2.0, 5.0 * log_z2 - 1.0);
+        let expect = ((1.0 - a) * l1 + a / 5.0 * s1 + 3.0 * ((1.0 - a) * l2 + a / 5.0 * s2)) / 4.0;
+        assert!((loss(a) - expect).abs() < 1e-5, "{} vs {expect}", loss(a));
     }
 
     /// Without early stopping every epoch runs, nothing needs to validate, and the last epoch is
@@ -329,12 +411,14 @@ mod tests {
     fn without_early_stopping_all_epochs_run_and_a_penalty_shrinks_the_weights() {
         let (rows, labels) = separable(64);
         let examples = Examples {
+            weights: weights(&labels, &vec![""; labels.len()], true, false),
             rows: rows.iter().map(Vec::as_slice).collect(),
             labels,
         };
         let none = Examples {
             rows: Vec::new(),
             labels: Vec::new(),
+            weights: Vec::new(),
         };
         let device = Device::flex();
         let confidence = |weight_decay: f64| {

@@ -127,18 +127,36 @@ impl Epoch {
     }
 }
 
-/// Metrics of one fold.
+/// Metrics of one fold (or held-out corpus).
 #[derive(Clone, Debug, Serialize)]
 pub struct FoldReport {
     pub fold: usize,
     pub test_files: usize,
     pub test_speakers: usize,
+    /// The corpus this part holds out, when it is one whole corpus none of whose files trained
+    /// its model; absent for speaker-grouped folds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_out: Option<String>,
+    /// File level, over the classes the part has.
     pub accuracy: Option<f64>,
     pub uar: Option<f64>,
     pub window_accuracy: Option<f64>,
     pub window_uar: Option<f64>,
+    /// Expected calibration error of the part's calibrated file probabilities (10 bins).
+    pub ece: Option<f64>,
+    /// File-level figures of the part under each test condition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<FoldCondition>,
     /// One log per network of the ensemble.
     pub fit: Vec<FitLog>,
+}
+
+/// One part's held-out files under one test condition.
+#[derive(Clone, Debug, Serialize)]
+pub struct FoldCondition {
+    pub condition: String,
+    pub accuracy: Option<f64>,
+    pub uar: Option<f64>,
 }
 
 /// Cross-validation results.
@@ -208,13 +226,16 @@ pub fn assign_folds(files: &[Labelled], options: &Options) -> Result<Vec<usize>,
 }
 
 /// The conditioned copies a run needs: `augment` random copies of every file, with babble from
-/// other speakers of the file's own fold (so a test fold's voices never reach the other folds'
-/// training data), and every file under each test condition, with babble from the other folds
-/// (the speakers its fold's model was trained on) and seeds no augmented copy has.
+/// other speakers of the file's own fold and corpus (so neither a test fold's voices nor, when
+/// corpora are held out, a held-out corpus's voices reach training data; a corpus with a single
+/// speaker in a fold gets no babble there), and every file under each test condition, with
+/// babble from the other folds (speakers a fold's model was trained on) and seeds no augmented
+/// copy has.
 pub fn plan_copies(
     files: &[Labelled],
     fold_of: &[usize],
     augment: usize,
+    voice: f64,
     tests: &[Condition],
     seed: u64,
 ) -> Vec<Job> {
@@ -224,8 +245,13 @@ pub fn plan_copies(
             let copy = Copy::Augmented(n);
             let seed = copy_seed(seed, copy, None, &file.path);
             let mut rng = Rng::new(seed);
-            let babble = talkers(files, i, |j| fold_of[j] == fold_of[i], &mut rng);
-            let condition = conditions::draw(&mut rng, !babble.is_empty());
+            let babble = talkers(
+                files,
+                i,
+                |j| fold_of[j] == fold_of[i] && files[j].corpus == file.corpus,
+                &mut rng,
+            );
+            let condition = conditions::draw(&mut rng, !babble.is_empty(), voice);
             jobs.push(Job {
                 file: i,
                 copy,
@@ -241,24 +267,30 @@ pub fn plan_copies(
     jobs
 }
 
-/// K-fold cross-validation over the folds `fold_of` ([`assign_folds`]), with the test conditions
-/// named in `tests` (the files' `conditions`, in that order). `on_progress(fold, epoch)` follows
-/// the training.
+/// Cross-validation over the parts `fold_of` names (`0..parts`): speaker-grouped folds
+/// ([`assign_folds`]) or held-out corpora ([`corpus_folds`]). Each part is held out in turn and
+/// scored by a model trained on the others, clean and under the test conditions named in `tests`
+/// (the files' `conditions`, in that order). The temperatures are fitted on the held-out windows,
+/// or with `temperatures` given (a model's, fitted on other held-out data) applied as they are,
+/// so that the calibration report says how well they hold there. `on_progress(part, epoch)`
+/// follows the training.
 pub fn cross_validate(
     files: &[Labelled],
     fold_of: &[usize],
     tests: &[Condition],
     options: &Options,
+    temperatures: Option<(f32, f32)>,
     device: &Device,
     on_progress: &mut dyn FnMut(usize, Epoch),
 ) -> Result<CvReport, folds::FoldError> {
+    let parts = fold_of.iter().max().map_or(0, |m| m + 1);
     let mut window = Confusion::new();
     let mut window_under = vec![Confusion::new(); tests.len()];
-    // Each fold's held-out files: index, clean window probabilities and each condition's (before
+    // Each part's held-out files: index, clean window probabilities and each condition's (before
     // calibration); their files are scored once the temperature is known.
     let mut judged: Vec<Vec<Judged>> = Vec::new();
     let mut reports = Vec::new();
-    for fold in 0..options.folds {
+    for fold in 0..parts {
         let test = select(files.iter(), fold_of, |f| f == fold);
         let rest = select(files.iter(), fold_of, |f| f != fold);
         let fold_options = Options {
@@ -297,17 +329,21 @@ pub fn cross_validate(
                 conditions,
             });
         }
-        let mut test_speakers: Vec<&str> = test.iter().map(|f| f.speaker.as_str()).collect();
-        test_speakers.sort_unstable();
-        test_speakers.dedup();
+        let corpora = distinct(test.iter().map(|f| f.corpus.as_str()).collect());
         reports.push(FoldReport {
             fold,
             test_files: test.len(),
-            test_speakers: test_speakers.len(),
+            test_speakers: distinct(test.iter().map(|f| f.speaker.as_str()).collect()).len(),
+            held_out: match corpora.as_slice() {
+                [one] if rest.iter().all(|f| f.corpus != *one) => Some(one.to_string()),
+                _ => None,
+            },
             accuracy: None,
             uar: None,
             window_accuracy: fold_win.accuracy(),
             window_uar: fold_win.uar(),
+            ece: None,
+            conditions: Vec::new(),
             fit: log,
         });
         window += fold_win;
@@ -320,30 +356,48 @@ pub fn cross_validate(
         .flatten()
         .flat_map(|j| j.clean.iter().map(move |p| (j.file, *p)))
         .collect();
-    let calibration = calibrate(files, &held_out);
-    let label_of = |probs: &[[f32; Emotion::COUNT]]| {
-        mean_probs(&tempered(probs, calibration.temperature)).map(|mean| argmax(&mean))
+    let calibration = calibrate(files, &held_out, temperatures);
+    let file_probs = |probs: &[[f32; Emotion::COUNT]]| {
+        mean_probs(&tempered(probs, calibration.temperature))
+            .map(|mean| tempered(&[mean], calibration.file_temperature)[0])
     };
     let mut utterance = Confusion::new();
     let mut utterance_under = vec![Confusion::new(); tests.len()];
     let mut predicted = vec![None; files.len()];
     for (report, fold_judged) in reports.iter_mut().zip(&judged) {
         let mut fold_utt = Confusion::new();
+        let mut fold_under = vec![Confusion::new(); tests.len()];
+        let (mut probs, mut truth) = (Vec::new(), Vec::new());
         for j in fold_judged {
             let label = files[j.file].label;
-            if let Some(p) = label_of(&j.clean) {
-                predicted[j.file] = Some(p);
-                fold_utt.add(label, p);
+            if let Some(p) = file_probs(&j.clean) {
+                predicted[j.file] = Some(argmax(&p));
+                fold_utt.add(label, argmax(&p));
+                probs.push(p);
+                truth.push(label);
             }
-            for (utt, probs) in utterance_under.iter_mut().zip(&j.conditions) {
-                if let Some(p) = label_of(probs) {
-                    utt.add(label, p);
+            for (utt, probs) in fold_under.iter_mut().zip(&j.conditions) {
+                if let Some(p) = file_probs(probs) {
+                    utt.add(label, argmax(&p));
                 }
             }
         }
         report.accuracy = fold_utt.accuracy();
         report.uar = fold_utt.uar();
+        report.ece = (!probs.is_empty()).then(|| Reliability::of(&probs, &truth, 10).ece);
+        report.conditions = tests
+            .iter()
+            .zip(&fold_under)
+            .map(|(c, under)| FoldCondition {
+                condition: c.to_string(),
+                accuracy: under.accuracy(),
+                uar: under.uar(),
+            })
+            .collect();
         utterance += fold_utt;
+        for (all, fold) in utterance_under.iter_mut().zip(fold_under) {
+            *all += fold;
+        }
     }
     let accuracy = MeanStd::of(
         &reports
@@ -385,6 +439,23 @@ pub fn cross_validate(
     })
 }
 
+/// Each file's part when every corpus is held out in turn: the index of its corpus in `corpora`,
+/// the corpora in order of first appearance.
+pub fn corpus_folds(files: &[Labelled]) -> (Vec<usize>, Vec<String>) {
+    let mut corpora: Vec<String> = Vec::new();
+    let parts = files
+        .iter()
+        .map(|f| match corpora.iter().position(|c| *c == f.corpus) {
+            Some(i) => i,
+            None => {
+                corpora.push(f.corpus.clone());
+                corpora.len() - 1
+            }
+        })
+        .collect();
+    (parts, corpora)
+}
+
 /// `probs`, each calibrated with temperature `t`.
 fn tempered(probs: &[[f32; Emotion::COUNT]], t: f32) -> Vec<[f32; Emotion::COUNT]> {
     probs
@@ -411,7 +482,14 @@ struct Judged {
 /// log-likelihood; files, the one that minimises theirs, applied to the mean of the calibrated
 /// windows. (One temperature for both calibrates neither well: averaging makes a file's mean
 /// less confident than its windows, and a joint fit left the windows' ECE at 0.05.)
-fn calibrate(files: &[Labelled], held_out: &[(usize, [f32; Emotion::COUNT])]) -> CalibrationReport {
+///
+/// With `fixed` temperatures (window, file) nothing is fitted: the report says how well those
+/// calibrate these predictions.
+fn calibrate(
+    files: &[Labelled],
+    held_out: &[(usize, [f32; Emotion::COUNT])],
+    fixed: Option<(f32, f32)>,
+) -> CalibrationReport {
     let truth: Vec<Emotion> = held_out.iter().map(|(i, _)| files[*i].label).collect();
     let raw: Vec<[f32; Emotion::COUNT]> = held_out.iter().map(|(_, p)| *p).collect();
     // Consecutive windows of the same file (held_out lists a file's windows together).
@@ -429,10 +507,14 @@ fn calibrate(files: &[Labelled], held_out: &[(usize, [f32; Emotion::COUNT])]) ->
             .filter_map(|(_, span)| mean_probs(&probs[span.clone()]))
             .collect()
     };
-    let temperature = calibration::fit(&raw, &truth).unwrap_or(1.0);
+    let temperature = fixed
+        .map(|(t, _)| t)
+        .unwrap_or_else(|| calibration::fit(&raw, &truth).unwrap_or(1.0));
     let windows = tempered(&raw, temperature);
     let means = per_file(&windows);
-    let file_temperature = calibration::fit(&means, &file_truth).unwrap_or(1.0);
+    let file_temperature = fixed
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| calibration::fit(&means, &file_truth).unwrap_or(1.0));
     CalibrationReport {
         temperature,
         file_temperature,
@@ -472,54 +554,44 @@ pub fn train_one<'a>(
         (files.to_vec(), Vec::new())
     };
 
-    // A file's windows and those of its augmented copies, each copy judged like a file.
-    let labelled_windows = |files: &[&'a Labelled]| -> Vec<(&'a Window, Emotion)> {
+    // A file's windows and those of its augmented copies, each copy judged like a file, with
+    // the file's label and corpus.
+    let labelled_windows = |files: &[&'a Labelled]| -> Vec<(&'a Window, Emotion, &'a str)> {
         files
             .iter()
             .flat_map(|f| {
                 std::iter::once(&f.windows)
                     .chain(&f.augmented)
                     .flat_map(|windows| usable(windows, options.min_voiced))
-                    .map(move |w| (w, f.label))
+                    .map(move |w| (w, f.label, f.corpus.as_str()))
             })
             .collect()
     };
     let train_windows = labelled_windows(&train);
     let valid_windows = labelled_windows(&valid);
-    let scaler = Scaler::fit(train_windows.iter().map(|(w, _)| w.features.as_slice()));
-    let scale = |set: &[(&Window, Emotion)]| -> (Vec<Vec<f32>>, Vec<Emotion>) {
+    let scaler = Scaler::fit(train_windows.iter().map(|(w, _, _)| w.features.as_slice()));
+    let scale = |set: &[(&Window, Emotion, &str)]| -> Vec<Vec<f32>> {
         set.iter()
-            .map(|(w, l)| {
+            .map(|(w, _, _)| {
                 let mut row = w.features.clone();
                 scaler.apply(&mut row);
-                (row, *l)
+                row
             })
-            .unzip()
+            .collect()
     };
-    let (train_rows, train_labels) = scale(&train_windows);
-    let (valid_rows, valid_labels) = scale(&valid_windows);
-    let train_ex = Examples {
-        rows: train_rows.iter().map(Vec::as_slice).collect(),
-        labels: train_labels,
-    };
-    let valid_ex = Examples {
-        rows: valid_rows.iter().map(Vec::as_slice).collect(),
-        labels: valid_labels,
-    };
-    let every_ex = Examples {
-        rows: train_ex
-            .rows
-            .iter()
-            .chain(&valid_ex.rows)
-            .copied()
-            .collect(),
-        labels: train_ex
-            .labels
-            .iter()
-            .chain(&valid_ex.labels)
-            .copied()
-            .collect(),
-    };
+    let (train_rows, valid_rows) = (scale(&train_windows), scale(&valid_windows));
+    let train_ex = examples(slices(&train_rows), &train_windows, &options.fit);
+    let valid_ex = examples(slices(&valid_rows), &valid_windows, &options.fit);
+    let every_windows: Vec<_> = train_windows
+        .iter()
+        .chain(&valid_windows)
+        .copied()
+        .collect();
+    let every_rows = slices(&train_rows)
+        .into_iter()
+        .chain(slices(&valid_rows))
+        .collect();
+    let every_ex = examples(every_rows, &every_windows, &options.fit);
     let networks = options.members.max(1);
     let members = networks + options.linear.members;
     let linear_model = options.model.clone().with_blocks(0);
@@ -563,6 +635,33 @@ pub fn train_one<'a>(
         .copied()
         .filter(|d| *d > 0.0);
     Ok((Predictor::new(info, models, device.clone()), logs))
+}
+
+/// The distinct names among `names`, sorted.
+fn distinct(mut names: Vec<&str>) -> Vec<&str> {
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+fn slices(rows: &[Vec<f32>]) -> Vec<&[f32]> {
+    rows.iter().map(Vec::as_slice).collect()
+}
+
+/// The examples `rows` (standardised) of the windows `set` (window, label, corpus), with the loss
+/// weights `fit` asks for ([`fit::weights`]).
+fn examples<'r>(
+    rows: Vec<&'r [f32]>,
+    set: &[(&Window, Emotion, &str)],
+    fit: &FitConfig,
+) -> Examples<'r> {
+    let labels: Vec<Emotion> = set.iter().map(|(_, l, _)| *l).collect();
+    let corpora: Vec<&str> = set.iter().map(|(_, _, c)| *c).collect();
+    Examples {
+        weights: fit::weights(&labels, &corpora, fit.class_weights, fit.corpus_weights),
+        rows,
+        labels,
+    }
 }
 
 /// `files` split into training and validation parts, about a sixth validating (at least one
@@ -647,15 +746,17 @@ mod tests {
             path: PathBuf::from(format!("{speaker}/{n}.wav")),
             label: Emotion::ALL[n % Emotion::COUNT],
             speaker: speaker.to_string(),
+            // Two corpora: speakers a-c and d-f.
+            corpus: if speaker < "d" { "x" } else { "y" }.to_string(),
             windows: Vec::new(),
             augmented: Vec::new(),
             conditions: Vec::new(),
         }
     }
 
-    /// Babble never carries a test fold's voices into training: an augmented copy's talkers
-    /// are other speakers of its own fold, a test copy's are speakers of the other folds; and
-    /// augmented and test copies never share a seed.
+    /// Babble never carries a test fold's voices, or another corpus's, into training: an
+    /// augmented copy's talkers are other speakers of its own fold and corpus, a test copy's are
+    /// speakers of the other folds; and augmented and test copies never share a seed.
     #[test]
     fn copies_keep_test_speakers_out_of_training_babble() {
         let speakers = ["a", "b", "c", "d", "e", "f"];
@@ -667,7 +768,7 @@ mod tests {
         let fold_of: Vec<usize> = (0..files.len()).map(|i| i / 10).collect();
         let fold_of_path = |p: &PathBuf| fold_of[files.iter().position(|f| &f.path == p).unwrap()];
         let tests: Vec<Condition> = vec!["babble:10".parse().unwrap()];
-        let jobs = plan_copies(&files, &fold_of, 8, &tests, 42);
+        let jobs = plan_copies(&files, &fold_of, 8, 0.0, &tests, 42);
         assert_eq!(jobs.len(), files.len() * 9);
         let mut seeds = std::collections::HashSet::new();
         let mut babbled = 0;
@@ -681,15 +782,26 @@ mod tests {
             for talker in &job.babble {
                 assert!(!talker.starts_with(&own.speaker), "own voice in its babble");
                 let same_fold = fold_of_path(talker) == fold_of[job.file];
+                let talker_corpus = if talker < &PathBuf::from("d") {
+                    "x"
+                } else {
+                    "y"
+                };
                 match job.copy {
-                    Copy::Augmented(_) => assert!(same_fold, "augmented babble from another fold"),
+                    Copy::Augmented(_) => {
+                        assert!(same_fold, "augmented babble from another fold");
+                        assert_eq!(
+                            talker_corpus, own.corpus,
+                            "augmented babble from another corpus"
+                        );
+                    }
                     Copy::Test(_) => assert!(!same_fold, "test babble from the test fold"),
                 }
             }
         }
         assert!(babbled > files.len(), "babble drawn for augmentation too");
         // The same run plans the same copies.
-        let again = plan_copies(&files, &fold_of, 8, &tests, 42);
+        let again = plan_copies(&files, &fold_of, 8, 0.0, &tests, 42);
         assert!(jobs
             .iter()
             .zip(&again)

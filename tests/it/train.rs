@@ -709,6 +709,140 @@ fn augmented_training_reports_conditions_and_calibration() {
     );
 }
 
+/// Two corpora (the synthetic corpus's speakers split into two manifests): each is held out in
+/// turn and scored by a model trained on the other, and the figures reach metrics.json, the card
+/// and the PNGs; `eval` on training data says so and gives the figures without it.
+#[test]
+fn corpora_are_held_out_in_turn_and_eval_knows_the_training_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(corpus(dir.path())).unwrap();
+    let (header, rows) = manifest.split_once('\n').unwrap();
+    let part = |name: &str, speakers: &[&str]| {
+        let mut text = format!("{header}\n");
+        for row in rows.lines() {
+            if speakers.iter().any(|s| row.ends_with(&format!(",{s}"))) {
+                writeln!(text, "{row}").unwrap();
+            }
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (a, b) = (part("a.csv", &["s0", "s1"]), part("b.csv", &["s2", "s3"]));
+    let model = dir.path().join("model");
+    let mut args = small_training(&a, &model, &dir.path().join("cache"), &["--data"]);
+    args.push(b.display().to_string());
+    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("held-out corpus"),
+        "{}",
+        text(&out.stderr)
+    );
+    let metrics = model_json(&model, "metrics.json");
+    assert_eq!(metrics["protocol"]["held_out_corpora"], true);
+    let corpora = &metrics["corpus_cv"];
+    let folds = corpora["folds"].as_array().unwrap();
+    let held_out: Vec<&str> = folds
+        .iter()
+        .map(|f| f["held_out"].as_str().unwrap())
+        .collect();
+    assert_eq!(held_out, ["manifest:a", "manifest:b"]);
+    for f in folds {
+        assert_eq!(f["test_files"], 30, "{f}");
+        assert_eq!(f["test_speakers"], 2, "{f}");
+        assert!(f["uar"].as_f64().unwrap() > 0.8, "{f}");
+    }
+    let mean = (folds[0]["uar"].as_f64().unwrap() + folds[1]["uar"].as_f64().unwrap()) / 2.0;
+    assert!((corpora["uar"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    // Every file is held out once, by the model of the other corpus.
+    for row in corpora["assignment"].as_array().unwrap() {
+        let in_a = row["path"].as_str().unwrap().contains("/s0_")
+            || row["path"].as_str().unwrap().contains("/s1_");
+        assert_eq!(row["fold"], if in_a { 0 } else { 1 }, "{row}");
+    }
+    // The speaker-grouped figures are there too, and their temperatures are the model's.
+    assert_eq!(metrics["cv"]["folds"].as_array().unwrap().len(), 2);
+    let info = model_json(&model, "model.json");
+    let t = info["temperature"].as_f64().unwrap();
+    let speaker_t = metrics["cv"]["calibration"]["temperature"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (t - speaker_t).abs() < 1e-6,
+        "the model's temperature is the speaker-grouped one"
+    );
+    let corpus_t = corpora["calibration"]["temperature"].as_f64().unwrap();
+    assert!(
+        (t - corpus_t).abs() < 1e-6,
+        "held-out corpora are scored with the model's"
+    );
+    let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("## Held-out corpora"), "{card}");
+    assert!(card.contains("| manifest:a | 30 | 2 |"), "{card}");
+    assert!(model.join("confusion-corpora.png").is_file());
+
+    // eval on one corpus: all 30 files were training data.
+    let model_arg = model.display().to_string();
+    let eval = |data: &Path| {
+        let out = serd(&[
+            "eval",
+            "--backend",
+            "cpu",
+            "--model",
+            &model_arg,
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (json, text(&out.stderr))
+    };
+    let (json, stderr) = eval(&a);
+    assert_eq!(json["trained_on"]["n"], 30, "{json}");
+    assert_eq!(json["trained_on"]["files"].as_array().unwrap().len(), 30);
+    assert!(json["trained_on"]["held_out"].is_null(), "{json}");
+    assert!(
+        stderr.contains("30 of 30 files were in the model's training data"),
+        "{stderr}"
+    );
+    // A file the model never saw (new bytes) is held out; a renamed copy of a training file is not.
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    let mut rows = String::from("path,label,speaker\n");
+    for (n, emotion) in ["anger", "sadness"].iter().enumerate() {
+        let name = format!("new_{emotion}.wav");
+        std::fs::write(
+            fresh.join(&name),
+            Wav::pcm16(16_000, 1).encode(&utterance(emotion, 7, 5)),
+        )
+        .unwrap();
+        writeln!(rows, "{name},{emotion},x{n}").unwrap();
+    }
+    std::fs::copy(dir.path().join("s0_anger_0.wav"), fresh.join("renamed.wav")).unwrap();
+    rows.push_str("renamed.wav,anger,x0\n");
+    std::fs::write(fresh.join("fresh.csv"), rows).unwrap();
+    let (json, stderr) = eval(&fresh.join("fresh.csv"));
+    assert_eq!(json["trained_on"]["n"], 1, "{json}");
+    assert!(json["trained_on"]["files"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("renamed.wav"));
+    assert_eq!(json["trained_on"]["held_out"]["n"], 2, "{json}");
+    assert!(stderr.contains("1 of 3 files"), "{stderr}");
+
+    // --cv corpus with one corpus is a command-line mistake.
+    let mut args = small_training(&a, &dir.path().join("m2"), &dir.path().join("cache"), &[]);
+    args.extend(["--cv".to_string(), "corpus".to_string()]);
+    let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("two corpora"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Fault injection: `train` killed with SIGKILL at several points (feature extraction into the
 /// cache, cross-validation, the final model, the swap) never leaves a corrupt model or cache
 /// entry behind; the model folder is the old one or the new one, whole; and a rerun gives the
