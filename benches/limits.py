@@ -66,9 +66,12 @@ class Sampler:
         return self.peak
 
 
-def start_serd(serd, args, stdin=subprocess.PIPE):
+def start_serd(serd, args, feed=b""):
     p = subprocess.Popen([serd, "listen", "--backend", "cpu", "--input", "-", *args],
-                         stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if feed:
+        p.stdin.write(feed)
+        p.stdin.flush()
     start = json.loads(p.stdout.readline())
     host, port = start["serve"][len("http://"):-1].rsplit(":", 1)
     return p, (host, int(port))
@@ -127,7 +130,8 @@ def websocket_floods(addr, n=64, announced=16 << 20):
                 break
             answer += chunk
         if not answer.startswith(b"HTTP/1.1 101"):
-            print(f"  client {i}: {answer.split(b'\r\n', 1)[0].decode(errors='replace')}")
+            status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
+            print(f"  client {i}: {status}")
         frame = bytes([0x82, 0x80 | 127]) + announced.to_bytes(8, "big") + b"\x01\x02\x03\x04"
         s.setblocking(False)
         data = frame + b"\0" * (1 << 20)
@@ -203,9 +207,7 @@ def wait_line(p, kind, timeout):
 def signals(serd):
     wav = open(os.path.join(ROOT, "tests/fixtures/speech_16k.wav"), "rb").read()[:96_044]
     # A stalled WAV stream with an SSE client.
-    p, addr = start_serd(serd, ["--serve", ":0"], stdin=subprocess.PIPE)
-    p.stdin.write(wav)
-    p.stdin.flush()
+    p, addr = start_serd(serd, ["--serve", ":0"], feed=wav)
     sse = socket.create_connection(addr)
     sse.sendall(f"GET /events HTTP/1.1\r\nHost: {addr[0]}:{addr[1]}\r\n\r\n".encode())
     got = {}
@@ -234,7 +236,7 @@ def signals(serd):
 
     # Nothing ever sent (no header): SIGTERM.
     p = subprocess.Popen([serd, "listen", "--backend", "cpu", "--input", "-"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     time.sleep(3)
     t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
@@ -245,7 +247,7 @@ def signals(serd):
     # Raw input that never comes: SIGTERM.
     p = subprocess.Popen([serd, "listen", "--backend", "cpu", "--input", "-", "--raw", "s16le",
                           "--rate", "16000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.DEVNULL)
     p.stdout.readline()
     time.sleep(1)
     t0 = time.monotonic()

@@ -275,6 +275,9 @@ impl AudioFile {
     }
 }
 
+/// Where symphonia reads a file or stream from.
+type Source = Box<dyn MediaSource>;
+
 /// Whether `head`, the first bytes of a file, starts the way one of the formats serd reads
 /// starts: RIFF (WAV), FORM (AIFF), fLaC, OggS, an ID3 tag or an MPEG audio frame sync.
 fn starts_like_audio(head: &[u8]) -> bool {
@@ -289,7 +292,7 @@ const HEAD: usize = 16;
 
 /// A file, read through corrected WAV sizes where it needs them ([`wav_size_fixes`]); whether
 /// its length is known (not for a FIFO or a device); and its first bytes.
-fn file_source(path: &Path) -> Result<(Box<dyn MediaSource>, bool, Vec<u8>), DecodeError> {
+fn file_source(path: &Path) -> Result<(Source, bool, Vec<u8>), DecodeError> {
     let meta = std::fs::metadata(path)?;
     if meta.is_dir() {
         return Err(DecodeError::Directory);
@@ -385,7 +388,7 @@ pub fn set_stdin_raw(raw: Option<RawPcm>) {
 }
 
 /// stdin, as [`set_stdin_raw`] says, and its first bytes.
-fn stdin_source() -> Result<(Box<dyn MediaSource>, Vec<u8>), DecodeError> {
+fn stdin_source() -> Result<(Source, Vec<u8>), DecodeError> {
     let raw = *STDIN_RAW.lock().unwrap_or_else(|e| e.into_inner());
     stream_source(std::io::stdin(), raw)
 }
@@ -396,7 +399,7 @@ fn stdin_source() -> Result<(Box<dyn MediaSource>, Vec<u8>), DecodeError> {
 fn stream_source(
     mut stream: impl Read + Send + Sync + 'static,
     raw: Option<RawPcm>,
-) -> Result<(Box<dyn MediaSource>, Vec<u8>), DecodeError> {
+) -> Result<(Source, Vec<u8>), DecodeError> {
     let prefix = match raw {
         Some(raw) => raw.wav_header(),
         None => {

@@ -14,6 +14,13 @@
 //! counted for it in `/health`, and never slows the chain, stdout or the other clients. What
 //! the kernel holds for a client is bounded too (`SEND_BUFFER`).
 //!
+//! The network side is bounded by construction, whatever clients do: serd's own accept loop
+//! ([`serve`]) keeps at most [`conns::MAX_CONNECTIONS`] connections (the one idle longest makes
+//! room for a newcomer; 503 only when all are busy), hyper closes a connection whose request
+//! header is not whole within [`HEADER_TIMEOUT`] or grows past [`MAX_HEADER`], and WebSocket
+//! clients may send frames of [`MAX_WS_MESSAGE`] at most (serd reads nothing from them).
+//! `axum::serve` offers none of these, so axum's router is driven by hyper directly.
+//!
 //! The server runs on a thread of its own (`serd-serve`) with a single-threaded tokio runtime;
 //! the chain reaches it only through the [`Hub`], as its [`crate::pipeline::Tap`]. There is no
 //! authentication: serd answers only requests addressed to an IP address or `localhost` (a web
