@@ -80,7 +80,8 @@ impl Staged {
         if !self.target.exists() {
             fs::rename(&self.dir, &self.target)?;
         } else if exchange(&self.dir, &self.target).is_ok() {
-            let _ = fs::remove_dir_all(&self.dir); // the old folder, now under the staging name
+            // The old folder, now under the staging name.
+            remove_old(&self.dir, &self.target);
         } else {
             let mut old = self.dir.as_os_str().to_os_string();
             old.push(".old");
@@ -90,11 +91,50 @@ impl Staged {
                 let _ = fs::rename(&old, &self.target);
                 return Err(e);
             }
-            let _ = fs::remove_dir_all(&old);
+            remove_old(&old, &self.target);
         }
         self.committed = true;
         Ok(())
     }
+}
+
+/// Removes `old`, the folder that `target` replaced; one that cannot be removed is named in a
+/// warning (the new folder is in place: that is no failure, but the old one is left behind).
+fn remove_old(old: &Path, target: &Path) {
+    if let Err(e) = fs::remove_dir_all(old) {
+        log::warn!(
+            "{} is in place, but the folder it replaced could not be removed ({e}): it is left \
+             at {}; remove it by hand",
+            target.display(),
+            old.display()
+        );
+    }
+}
+
+/// Checks, before long work, that a folder can be put at `target` the way [`Staged`] will put
+/// it: its parent exists or can be created, and takes new entries (a folder is created in it and
+/// removed again: the one test that permissions, read-only mounts and ACLs all answer). `train`
+/// calls it on `--out` before the cross-validation, so that a folder it cannot write is an error
+/// at once, not after hours.
+pub fn check_writable_parent(target: &Path) -> io::Result<()> {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a folder name"))?;
+    let fail = |what: &str, e: io::Error| {
+        io::Error::new(e.kind(), format!("{what} {}: {e}", parent.display()))
+    };
+    fs::create_dir_all(&parent).map_err(|e| fail("cannot create", e))?;
+    let mut probe = OsString::from(".");
+    probe.push(name);
+    probe.push(format!(".probe-{}", std::process::id()));
+    let probe = parent.join(probe);
+    fs::create_dir(&probe).map_err(|e| fail("cannot write in", e))?;
+    let _ = fs::remove_dir(&probe);
+    Ok(())
 }
 
 impl Staged {
@@ -183,6 +223,29 @@ fn exchange(_: &Path, _: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_writable_parent_passes_and_leaves_nothing_and_a_read_only_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable_parent(&dir.path().join("new/deeper/model")).unwrap();
+        assert!(dir.path().join("new/deeper").is_dir());
+        assert_eq!(
+            fs::read_dir(dir.path().join("new/deeper")).unwrap().count(),
+            0
+        );
+        assert!(check_writable_parent(Path::new("/")).is_err());
+        // Permissions do not bind root: check only where they do.
+        let locked = dir.path().join("locked");
+        fs::create_dir(&locked).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+        if fs::create_dir(locked.join("x")).is_err() {
+            let err = check_writable_parent(&locked.join("model")).unwrap_err();
+            assert!(err.to_string().contains("cannot write in"), "{err}");
+            assert!(err.to_string().contains("locked"), "{err}");
+        }
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+    }
 
     #[test]
     fn fnv1a_matches_the_published_vectors() {

@@ -49,8 +49,9 @@ pub struct AudioFile {
     rate: u32,
     channels: usize,
     buffer: Option<SampleBuffer<f32>>,
-    /// Whether non-finite samples were met (and read as silence, [`super::silence_non_finite`]).
-    non_finite: bool,
+    /// serd's rule for extreme samples ([`super::Sanitizer`]), applied to each packet before its
+    /// channels are averaged (a sum of huge samples would overflow).
+    sanitizer: super::Sanitizer,
     /// For the warnings.
     path: PathBuf,
     /// Frames the header announces, when it does.
@@ -72,8 +73,9 @@ impl AudioFile {
     /// Opens an audio file, or stdin when `path` is [`STDIN`] (`-`): an encoded stream (WAV,
     /// FLAC, Ogg, MP3) read as it arrives, or raw PCM as [`set_stdin_raw`] describes.
     pub fn open(path: &Path) -> Result<AudioFile, DecodeError> {
-        let (source, length_known) = if path == Path::new(STDIN) {
-            (stdin_source()?, false)
+        let (source, length_known, head) = if path == Path::new(STDIN) {
+            let (source, head) = stdin_source()?;
+            (source, false, head)
         } else {
             file_source(path)?
         };
@@ -96,8 +98,14 @@ impl AudioFile {
         .map_err(|panic| DecodeError::Header(format!("the decoder failed on it ({panic})")))?
         .map_err(|e| match e {
             SymphoniaError::Unsupported(_) => DecodeError::Unrecognised,
+            // The probe reads on until it finds a format's marker: the end of a file that
+            // starts like none of them means no format was recognised, not a short header.
             SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                DecodeError::Header("file ends inside the header".into())
+                if starts_like_audio(&head) {
+                    DecodeError::Header("file ends inside the header".into())
+                } else {
+                    DecodeError::Unrecognised
+                }
             }
             other => DecodeError::Header(other.to_string()),
         })?;
@@ -131,7 +139,11 @@ impl AudioFile {
             rate,
             channels,
             buffer: None,
-            non_finite: false,
+            sanitizer: super::Sanitizer::new(if path == Path::new(STDIN) {
+                "stdin".to_string()
+            } else {
+                path.display().to_string()
+            }),
             path: path.to_path_buf(),
             announced,
             decoded: 0,
@@ -149,8 +161,9 @@ impl AudioFile {
         self.channels
     }
 
-    /// Appends the next packet's samples, as mono, to `out`, non-finite samples as silence.
-    /// `Ok(false)` at the end of the file.
+    /// Appends the next packet's samples, as mono, to `out`, extreme samples treated by serd's
+    /// rule ([`super::sanitize`]: not numbers are silence, beyond ±1000 clipped; one warning of
+    /// each kind naming the file). `Ok(false)` at the end of the file.
     pub fn read(&mut self, out: &mut Vec<f32>) -> Result<bool, DecodeError> {
         let start = out.len();
         let more = match self.read_packet(out) {
@@ -166,15 +179,6 @@ impl AudioFile {
         if !more {
             self.ended(None)?;
         }
-        let replaced = super::silence_non_finite(&mut out[start..]);
-        if replaced > 0 && !self.non_finite {
-            log::warn!(
-                "{}: holds samples that are not numbers (NaN or infinite); they are read as \
-                 silence",
-                self.path.display()
-            );
-        }
-        self.non_finite |= replaced > 0;
         Ok(more)
     }
 
@@ -253,7 +257,9 @@ impl AudioFile {
                 slot => slot.insert(SampleBuffer::new(needed, spec)),
             };
             buffer.copy_interleaved_ref(decoded);
-            let samples = &buffer.samples()[..frames * channels];
+            let samples = &mut buffer.samples_mut()[..frames * channels];
+            self.sanitizer.apply(samples);
+            let samples = &*samples;
             if channels == 1 {
                 out.extend_from_slice(samples);
             } else {
@@ -269,23 +275,42 @@ impl AudioFile {
     }
 }
 
-/// A file, read through corrected WAV sizes where it needs them ([`wav_size_fixes`]); and
-/// whether its length is known (not for a FIFO or a device).
-fn file_source(path: &Path) -> Result<(Box<dyn MediaSource>, bool), DecodeError> {
+/// Where symphonia reads a file or stream from.
+type Source = Box<dyn MediaSource>;
+
+/// Whether `head`, the first bytes of a file, starts the way one of the formats serd reads
+/// starts: RIFF (WAV), FORM (AIFF), fLaC, OggS, an ID3 tag or an MPEG audio frame sync.
+fn starts_like_audio(head: &[u8]) -> bool {
+    [&b"RIFF"[..], b"FORM", b"fLaC", b"OggS", b"ID3"]
+        .iter()
+        .any(|magic| head.starts_with(magic))
+        || matches!(head, [0xFF, b, ..] if b & 0xE0 == 0xE0)
+}
+
+/// The first bytes of a file or stream, to tell what it looks like ([`starts_like_audio`]).
+const HEAD: usize = 16;
+
+/// A file, read through corrected WAV sizes where it needs them ([`wav_size_fixes`]); whether
+/// its length is known (not for a FIFO or a device); and its first bytes.
+fn file_source(path: &Path) -> Result<(Source, bool, Vec<u8>), DecodeError> {
     let meta = std::fs::metadata(path)?;
     if meta.is_dir() {
         return Err(DecodeError::Directory);
     }
     if !meta.is_file() {
         // A FIFO, /dev/stdin, a character device: a stream, read as it arrives.
-        return Ok((stream_source(File::open(path)?, None)?, false));
+        let (source, head) = stream_source(File::open(path)?, None)?;
+        return Ok((source, false, head));
     }
     if meta.len() == 0 {
         return Err(DecodeError::EmptyFile);
     }
     let mut file = File::open(path)?;
+    let mut head = Vec::with_capacity(HEAD);
+    (&mut file).take(HEAD as u64).read_to_end(&mut head)?;
+    file.rewind()?;
     let Some(SizeFix { fixes, problem }) = wav_size_fixes(&mut file, meta.len())? else {
-        return Ok((Box::new(file), true));
+        return Ok((Box::new(file), true, head));
     };
     if STRICT.load(Ordering::Relaxed) {
         return Err(DecodeError::Damaged(problem));
@@ -301,6 +326,7 @@ fn file_source(path: &Path) -> Result<(Box<dyn MediaSource>, bool), DecodeError>
             fixes,
         }),
         true,
+        head,
     ))
 }
 
@@ -361,19 +387,19 @@ pub fn set_stdin_raw(raw: Option<RawPcm>) {
     *STDIN_RAW.lock().unwrap_or_else(|e| e.into_inner()) = raw;
 }
 
-/// stdin, as [`set_stdin_raw`] says.
-fn stdin_source() -> Result<Box<dyn MediaSource>, DecodeError> {
+/// stdin, as [`set_stdin_raw`] says, and its first bytes.
+fn stdin_source() -> Result<(Source, Vec<u8>), DecodeError> {
     let raw = *STDIN_RAW.lock().unwrap_or_else(|e| e.into_inner());
     stream_source(std::io::stdin(), raw)
 }
 
 /// A stream (stdin, a FIFO): raw PCM behind a synthesised header, or an encoded stream whose WAV
 /// sizes (placeholders when a pipe's writer could not seek back: 0 or anything) are made
-/// open-ended.
+/// open-ended. Also returns the stream's first bytes (the synthesised header's, for raw PCM).
 fn stream_source(
     mut stream: impl Read + Send + Sync + 'static,
     raw: Option<RawPcm>,
-) -> Result<Box<dyn MediaSource>, DecodeError> {
+) -> Result<(Source, Vec<u8>), DecodeError> {
     let prefix = match raw {
         Some(raw) => raw.wav_header(),
         None => {
@@ -389,9 +415,13 @@ fn stream_source(
             prefix
         }
     };
-    Ok(Box::new(ReadOnlySource::new(
-        std::io::Cursor::new(prefix).chain(stream),
-    )))
+    let head = prefix[..prefix.len().min(HEAD)].to_vec();
+    Ok((
+        Box::new(ReadOnlySource::new(
+            std::io::Cursor::new(prefix).chain(stream),
+        )),
+        head,
+    ))
 }
 
 /// How far into a stream a WAV header is looked for.

@@ -125,9 +125,14 @@ impl Resampler {
         let mut output = InterleavedSlice::new_mut(&mut self.scratch[..], 1, frames_out)
             .map_err(|e| ResampleError::Process(e.to_string()))?;
         let indexing = partial.map(|n| Indexing::new().partial_len(n));
-        let (_, written) = fft
-            .process_into_buffer(&input, &mut output, indexing.as_ref())
-            .map_err(|e| ResampleError::Process(e.to_string()))?;
+        // rubato unwraps its FFTs' results, which fail on samples that overflow them: serd
+        // bounds samples where they enter ([`crate::audio::sanitize`]), and a panic that gets
+        // here all the same is an error for this stream, not the end of the process.
+        let (_, written) = crate::contain::contain(|| {
+            fft.process_into_buffer(&input, &mut output, indexing.as_ref())
+        })
+        .map_err(|panic| ResampleError::Process(format!("the resampler failed ({panic})")))?
+        .map_err(|e| ResampleError::Process(e.to_string()))?;
         self.pending.clear();
         let dropped = self.skip.min(written);
         self.skip -= dropped;
@@ -183,6 +188,30 @@ mod tests {
         for rate in [8_000, 22_050, 44_100, 48_000, 96_000] {
             check(rate);
         }
+    }
+
+    /// Samples at serd's bound come through finite; samples that overflow the FFT (which serd
+    /// never lets in) are an error, not a panic.
+    #[test]
+    fn extreme_samples_are_resampled_or_an_error_never_a_panic() {
+        let bound: Vec<f32> = (0..9_600)
+            .map(|i| crate::audio::SAMPLE_LIMIT * if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let mut r = Resampler::new(48_000, 16_000).unwrap();
+        let mut out = Vec::new();
+        r.process(&bound, &mut out).unwrap();
+        r.flush(&mut out).unwrap();
+        assert!(!out.is_empty() && out.iter().all(|x| x.is_finite()));
+
+        let mut huge = vec![0.0f32; 9_600];
+        huge[100] = 2e38;
+        huge[101] = 2e38;
+        let mut r = Resampler::new(48_000, 16_000).unwrap();
+        let result = r.process(&huge, &mut out).and_then(|()| r.flush(&mut out));
+        assert!(
+            matches!(result, Err(ResampleError::Process(_))),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct ListenArgs {
 }
 
 pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
+    // First of all: a stop asked for while the model is unpacked or the source opened is heard.
+    let stop = pipeline::stop_on_signals()?;
     args.stdin.apply(args.input.as_slice())?;
     let source = match args.input {
         Some(path) => AudioInput::File {
@@ -93,7 +95,6 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
         backend: args.backend,
         tap: server.as_ref().map(|s| s.hub() as std::sync::Arc<dyn Tap>),
     };
-    let stop = pipeline::stop_on_signals()?;
     let outcome = pipeline::run(&options, std::io::stdout(), &stop);
     if let Some(server) = server {
         server.stop();

@@ -226,6 +226,8 @@ enum FrontEndArg {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     check_out(&args.out, args.no_final)?;
+    // A folder the new model cannot be written beside fails now, not after the training.
+    serd::files::check_writable_parent(&args.out)?;
     let options = options(&args)?;
     let tests = super::conditions(&args.test_conditions, "--test-condition")?;
     let dataset = corpus::load_all(&args.data)?;

@@ -115,6 +115,13 @@ pub enum Error {
     Resample(#[from] ResampleError),
     #[error("convolution failed: {0}")]
     Fft(String),
+    /// A step (too much gain) drove samples beyond [`crate::audio::SAMPLE_LIMIT`]: not a
+    /// recording condition any more, and beyond what the resampler and openSMILE take.
+    #[error(
+        "{step} drives samples to {peak:.1e}, beyond the ±{} serd takes (60 dB above full scale)",
+        crate::audio::SAMPLE_LIMIT
+    )]
+    Overflow { step: String, peak: f32 },
 }
 
 /// A condition spec that does not parse; `token` is the offending step.
@@ -140,6 +147,17 @@ impl FromStr for Condition {
         let s = s.trim();
         if s == "clean" {
             return Ok(Condition::default());
+        }
+        // `white:+10`: the sign was read as the joiner, leaving `white:` and `10`.
+        if let Some((left, right)) = s.split_once(":+") {
+            let step = left.rsplit('+').next().unwrap_or(left).trim();
+            let value = right.split('+').next().unwrap_or(right).trim();
+            if value.parse::<f64>().is_ok() {
+                return Err(ParseError {
+                    token: format!("{step}:+{value}"),
+                    reason: format!("'+' joins steps: write {step}:{value}, without the sign"),
+                });
+            }
         }
         let steps = s
             .split('+')
@@ -249,6 +267,9 @@ fn check(step: &Step) -> Result<(), String> {
     fn within(what: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
         if (lo..=hi).contains(&v) {
             Ok(())
+        } else if v.is_finite() && v.abs() >= 1e6 {
+            // `{v}` writes 1e308 with all its 309 digits.
+            Err(format!("{what} {v:e} is outside {lo}..={hi}"))
         } else {
             Err(format!("{what} {v} is outside {lo}..={hi}"))
         }
@@ -333,7 +354,9 @@ impl Condition {
         }
         let mut seeds = Rng::new(seed);
         self.steps.iter().try_fold(audio, |audio, step| {
-            apply_step(step, audio, &mut Rng::new(seeds.next_u64()), babble)
+            let audio = apply_step(step, audio, &mut Rng::new(seeds.next_u64()), babble)?;
+            check_bound(step, &audio.samples)?;
+            Ok(audio)
         })
     }
 }
@@ -346,6 +369,22 @@ fn check_samples(samples: &[f32]) -> Result<(), Error> {
         }),
         None => Ok(()),
     }
+}
+
+/// serd's bound on samples ([`crate::audio::SAMPLE_LIMIT`]), checked after every step: a chain
+/// that overflows is an error naming the step, before a later step (a resampler) meets it.
+fn check_bound(step: &Step, samples: &[f32]) -> Result<(), Error> {
+    let peak = samples
+        .iter()
+        .map(|x| if x.is_nan() { f32::INFINITY } else { x.abs() })
+        .fold(0.0f32, f32::max);
+    if peak > crate::audio::SAMPLE_LIMIT {
+        return Err(Error::Overflow {
+            step: step.to_string(),
+            peak,
+        });
+    }
+    Ok(())
 }
 
 fn apply_step(step: &Step, audio: Audio, rng: &mut Rng, babble: &[Audio]) -> Result<Audio, Error> {

@@ -99,6 +99,15 @@ fn bad_specs_name_the_bad_part() {
         ("telephone:gsm", "telephone:gsm", "mulaw, alaw"),
         ("white:10+", "white:10+", "empty step"),
         ("clean+white:10", "clean", "empty chain"),
+        // The sign of `+10` is no joiner: the step is named whole, with the fix.
+        ("white:+10", "white:+10", "write white:10"),
+        (
+            "reverb:0.5+babble:+5+rate:48000",
+            "babble:+5",
+            "write babble:5",
+        ),
+        // Huge values in exponent form, not 309 digits.
+        ("gain:1e308", "gain:1e308", "gain dB 1e308 is outside"),
     ] {
         let err = spec.parse::<Condition>().unwrap_err();
         assert_eq!(err.token, token, "{spec}");
@@ -421,4 +430,28 @@ fn speed_scales_duration_and_pitch() {
     let hz = crossings as f64 / 2.0 / (mid.len() as f64 / f64::from(rate));
     assert!((hz - 220.0).abs() < 3.0, "{hz}");
     assert!("speed:3".parse::<Condition>().is_err());
+}
+
+/// Twenty `gain:40` drive the samples past f32's range (to infinity) and nineteen to 1e37:
+/// either is an error naming the step that crossed serd's bound (±1000), before the `rate:`
+/// step's resampler meets it; a chain that stays within the bound is applied.
+#[test]
+fn a_chain_that_overflows_is_an_error_naming_the_step() {
+    let speech = sine(200.0, 0.3, 16000, 0.5);
+    for n in [19, 20] {
+        let spec = format!("{}rate:48000", "gain:40+".repeat(n));
+        let c: Condition = spec.parse().unwrap();
+        let err = c.apply(speech.clone(), 0, &[]).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, Error::Overflow { ref step, .. } if step == "gain:40"),
+            "{message}"
+        );
+        assert!(message.contains("beyond the ±1000"), "{message}");
+    }
+    let loud = apply("gain:40+gain:10+rate:48000", &speech, 0);
+    assert!(loud
+        .samples
+        .iter()
+        .all(|x| x.is_finite() && x.abs() <= 1000.0));
 }

@@ -10,10 +10,16 @@ use std::io::{self, Write};
 use crossbeam_channel::Receiver;
 
 use super::events::{End, Event};
-use super::tap::Tap;
+use super::tap::{Counters, Tap};
 
-/// Writes events until the end event; returns it as written.
-pub fn run(events: Receiver<Event>, mut out: impl Write, tap: Option<&dyn Tap>) -> io::Result<End> {
+/// Writes events until the end event; returns it as written. `counters`, when given, tell
+/// while a write waits for stdout's reader (`/health`).
+pub fn run(
+    events: Receiver<Event>,
+    mut out: impl Write,
+    tap: Option<&dyn Tap>,
+    counters: Option<&Counters>,
+) -> io::Result<End> {
     let mut emitted = 0;
     for mut event in events {
         match &mut event {
@@ -33,8 +39,14 @@ pub fn run(events: Receiver<Event>, mut out: impl Write, tap: Option<&dyn Tap>) 
         }
         let mut line = event.to_line();
         line.push('\n');
+        if let Some(c) = counters {
+            c.writing_stdout(true);
+        }
         out.write_all(line.as_bytes())?;
         out.flush()?;
+        if let Some(c) = counters {
+            c.writing_stdout(false);
+        }
         if let Some(tap) = tap {
             tap.event(&event, line.trim_end_matches('\n'));
         }
@@ -88,7 +100,7 @@ mod tests {
         })
         .unwrap();
         let mut out = Vec::new();
-        let end = run(rx, &mut out, None).unwrap();
+        let end = run(rx, &mut out, None, None).unwrap();
         assert_eq!((end.windows, end.emitted), (2, 1));
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
@@ -114,7 +126,7 @@ mod tests {
         }
         let (tx, rx) = crossbeam_channel::unbounded();
         tx.send(Event::End(End::default())).unwrap();
-        let err = run(rx, Closed, None).unwrap_err();
+        let err = run(rx, Closed, None, None).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 }

@@ -195,7 +195,13 @@ pub fn run(
     let (status_tx, status) = crossbeam_channel::unbounded();
     let (writer, input) = input::link();
     let counters = Arc::new(Counters::new(input.dropped_counter()));
-    let source = source::open(&options.source, writer, status_tx.clone())?;
+    let Some(source) = open_source(&options.source, writer, status_tx.clone(), stop)? else {
+        return Ok(Outcome {
+            end: None,
+            closed: false,
+            stopped: true,
+        });
+    };
     let pace = if source.live { Pace::Live } else { Pace::Fast };
     let start = Event::Start(Start {
         source: source.name.clone(),
@@ -215,6 +221,7 @@ pub fn run(
     let meter = options.tap.clone().map(tap::Meter::new);
     let tap = options.tap.clone();
     let infer_counters = counters.clone();
+    let emit_counters = counters.clone();
 
     let (audio_tx, audio_rx) = crossbeam_channel::bounded(64);
     let (windows_tx, windows_rx) = crossbeam_channel::bounded(16);
@@ -248,7 +255,7 @@ pub fn run(
             .name("serd-emit".into())
             .spawn(move || {
                 let _ = emitter_status.send(Status::Ready(Stage::Emitter));
-                let msg = match emit::run(events_rx, out, tap.as_deref()) {
+                let msg = match emit::run(events_rx, out, tap.as_deref(), Some(&emit_counters)) {
                     Ok(end) => Status::Ended(end),
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
                     Err(e) => Status::Failed(Stage::Emitter, format!("writing events: {e}")),
@@ -269,6 +276,36 @@ pub fn run(
         }
     }
     result
+}
+
+/// Opens the source on a thread of its own, so that a stop request is heard while opening
+/// blocks (a FIFO nobody opened for writing, a stream whose header has not come): `None` when the
+/// stop came first. The opening thread is then left blocked in the kernel; the process is about
+/// to exit.
+fn open_source(
+    input: &AudioInput,
+    writer: input::Writer,
+    status: Sender<Status>,
+    stop: &Receiver<()>,
+) -> Result<Option<device::DeviceHandle>, Error> {
+    let (tx, opened) = crossbeam_channel::bounded(1);
+    let input = input.clone();
+    std::thread::Builder::new()
+        .name("serd-open".into())
+        .spawn(move || {
+            let _ = tx.send(source::open(&input, writer, status));
+        })
+        .expect("spawning a thread");
+    select! {
+        recv(opened) -> result => match result {
+            Ok(result) => Ok(Some(result?)),
+            Err(_) => Err(Error::Stage {
+                stage: Stage::Source,
+                message: "internal error (a panic; please report it)".into(),
+            }),
+        },
+        recv(stop) -> _ => Ok(None),
+    }
 }
 
 fn supervise(
@@ -300,15 +337,22 @@ fn supervise(
                 Err(_) => return Err(Error::Stage { stage: Stage::Source, message: "the chain stopped".into() }),
             },
             recv(stop) -> _ => {
+                // The source ends its stream without starting it; the stages that are not
+                // ready yet take it when they are, so the `start` event, if written, gets
+                // its `end`.
                 source.stop();
                 outcome.stopped = true;
-                return Ok(outcome);
+                break;
             }
         }
     }
-    source.start();
-    let mut failure = None;
     let mut deadline: Option<Instant> = None;
+    if outcome.stopped {
+        deadline = Some(Instant::now() + DRAIN);
+    } else {
+        source.start();
+    }
+    let mut failure = None;
     loop {
         // No deadline until a stop or a failure: a live stream is waited on for ever.
         let drained = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);

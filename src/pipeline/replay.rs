@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{select, Receiver, Sender};
 
 use super::device::{CaptureDevice, Control, DeviceHandle};
 use super::input::Writer;
@@ -80,7 +80,7 @@ fn open_file(
 const BLOCK_S: f64 = 0.01;
 
 fn replay(
-    mut file: AudioFile,
+    file: AudioFile,
     writer: Writer,
     realtime: bool,
     control: &Receiver<Control>,
@@ -90,19 +90,31 @@ fn replay(
     }
     let rate = file.rate();
     let block = ((f64::from(rate) * BLOCK_S).round() as usize).max(1);
+    // The file is read on a thread of its own, so that a stop is heard while a read blocks (a
+    // stream that stalled, raw input that never comes, a FIFO whose writer went quiet): this
+    // thread then ends the stream at once, and the reader, blocked in the kernel, is left to the
+    // end of the process (it ends by itself at its next read, finding nobody to take it).
+    let (blocks_tx, blocks) = crossbeam_channel::bounded(4);
+    std::thread::Builder::new()
+        .name("serd-read".into())
+        .spawn(move || read_blocks(file, block, &blocks_tx))
+        .expect("spawning a thread");
     let started = Instant::now();
     let mut sent = 0u64;
-    let mut buffer = Vec::with_capacity(4 * block);
-    let mut more = true;
-    while more || !buffer.is_empty() {
-        match control.try_recv() {
-            Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return Ok(()),
-            Ok(Control::Start) | Err(TryRecvError::Empty) => {}
-        }
-        while more && buffer.len() < block {
-            more = file.read(&mut buffer)?;
-        }
-        let n = block.min(buffer.len());
+    loop {
+        let samples: Vec<f32> = select! {
+            recv(control) -> msg => match msg {
+                Ok(Control::Stop) | Err(_) => return Ok(()),
+                Ok(Control::Start) => continue,
+            },
+            recv(blocks) -> msg => match msg {
+                Ok(Ok(samples)) => samples,
+                Ok(Err(e)) => return Err(e),
+                // The reader is done: the end of the file.
+                Err(_) => return Ok(()),
+            },
+        };
+        let n = samples.len();
         if realtime {
             // Deliver each block when its last sample would have been recorded.
             let due = started + Duration::from_secs_f64((sent + n as u64) as f64 / f64::from(rate));
@@ -111,15 +123,35 @@ fn replay(
             }
         }
         let delivered = if realtime {
-            writer.write(&buffer[..n], |s| s)
+            writer.write(&samples, |s| s)
         } else {
-            writer.write_waiting(&buffer[..n], |s| s)
+            writer.write_waiting(&samples, |s| s)
         };
         if delivered.is_err() {
             return Ok(());
         }
         sent += n as u64;
-        buffer.drain(..n);
     }
-    Ok(())
+}
+
+/// Reads `file` in blocks of `block` samples (the last one shorter) into `out`; an error is the
+/// last message, and the channel's closing the end of the file.
+fn read_blocks(mut file: AudioFile, block: usize, out: &Sender<Result<Vec<f32>, DecodeError>>) {
+    let mut buffer = Vec::with_capacity(4 * block);
+    let mut more = true;
+    while more || !buffer.is_empty() {
+        while more && buffer.len() < block {
+            more = match file.read(&mut buffer) {
+                Ok(more) => more,
+                Err(e) => {
+                    let _ = out.send(Err(e));
+                    return;
+                }
+            };
+        }
+        let n = block.min(buffer.len());
+        if out.send(Ok(buffer.drain(..n).collect())).is_err() {
+            return;
+        }
+    }
 }

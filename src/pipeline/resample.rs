@@ -1,9 +1,10 @@
 //! The resampler thread: device blocks → mono → 16 kHz, the rate openSMILE works at.
 //!
 //! It is the same resampler as `serd extract`/`train` use on files (train/serve parity).
-//! Non-finite samples (a broken driver or file) become silence and are reported once: a bad
-//! chunk never stops the stream. A stream whose format changes (a device reopened after a loss)
-//! gets a new resampler; stream time goes on.
+//! Extreme samples (a broken driver: not numbers, or beyond ±1000) are treated by serd's one rule
+//! ([`crate::audio::sanitize`]) and reported once: a bad chunk never stops the stream. A stream
+//! whose format changes (a device reopened after a loss) gets a new resampler; stream time goes
+//! on.
 
 use std::time::Instant;
 
@@ -44,20 +45,18 @@ pub fn run(
     let mut resampler: Option<(u32, Resampler)> = None;
     let mut mono = Vec::new();
     let mut input_s = 0.0;
-    let mut warned = false;
+    // Files were treated by the decoder already (and named there); this is for the microphone.
+    let mut sanitizer = crate::audio::Sanitizer::new("the input device".into());
     while let Some(msg) = input.recv() {
-        let block = match msg {
+        let mut block = match msg {
             InputMsg::Block(block) => block,
             InputMsg::End => break,
         };
         let channels = usize::from(block.channels.max(1));
+        // Before the downmix: a sum of huge samples would overflow.
+        sanitizer.apply(&mut block.samples);
         mono.clear();
         downmix(&block.samples, channels, &mut mono);
-        // Files were cleaned by the decoder already; this is for the microphone.
-        if crate::audio::silence_non_finite(&mut mono) > 0 && !warned {
-            log::warn!("the input holds non-finite samples; they are read as silence");
-            warned = true;
-        }
         input_s += mono.len() as f64 / f64::from(block.rate);
         let mut samples = Vec::with_capacity(mono.len() * SAMPLE_RATE as usize / 8000 + 16);
         if resampler.as_ref().map(|(rate, _)| *rate) != Some(block.rate) {
@@ -182,10 +181,12 @@ mod tests {
         let mut first = vec![0.25f32; 1600];
         first[10] = f32::NAN;
         first[11] = f32::INFINITY;
+        first[13] = 2e38;
         let second = vec![0.25f32; 4800];
         let (audio, input_s) = run_blocks(&[(first, 1, 16_000), (second, 1, 48_000)]);
         assert_eq!(audio.len(), 1600 + 1600);
         assert_eq!((audio[10], audio[11], audio[12]), (0.0, 0.0, 0.25));
+        assert_eq!(audio[13], crate::audio::SAMPLE_LIMIT);
         assert!(audio.iter().all(|x| x.is_finite()));
         assert!((input_s - 0.2).abs() < 1e-9);
     }

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::events::Event;
 use crate::features::SAMPLE_RATE;
@@ -22,10 +23,20 @@ pub trait Tap: Send + Sync {
 }
 
 /// What the chain has dropped so far, readable while it runs (the `end` event has the totals).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
     windows_dropped: AtomicU64,
     audio_dropped_us: Arc<AtomicU64>,
+    /// Since when (ms after `base`, plus one; 0: not waiting) the emitter has been waiting for
+    /// stdout's reader to take a line.
+    stdout_waiting_ms: AtomicU64,
+    base: Instant,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters::new(Arc::default())
+    }
 }
 
 impl Counters {
@@ -34,6 +45,31 @@ impl Counters {
         Counters {
             windows_dropped: AtomicU64::new(0),
             audio_dropped_us,
+            stdout_waiting_ms: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
+
+    /// The emitter starts (`true`) or ends (`false`) writing a line to stdout.
+    pub(super) fn writing_stdout(&self, writing: bool) {
+        let since = if writing {
+            self.base.elapsed().as_millis() as u64 + 1
+        } else {
+            0
+        };
+        self.stdout_waiting_ms.store(since, Ordering::Relaxed);
+    }
+
+    /// How long the line being written to stdout has been waiting for stdout's reader, seconds
+    /// (0 when none is): a reader that takes nothing (`serd listen --serve | less`, paused)
+    /// holds the stream for every way out, since the network carries stdout's lines.
+    pub fn stdout_waiting_s(&self) -> f64 {
+        match self.stdout_waiting_ms.load(Ordering::Relaxed) {
+            0 => 0.0,
+            since => {
+                let now = self.base.elapsed().as_millis() as u64 + 1;
+                now.saturating_sub(since) as f64 / 1e3
+            }
         }
     }
 

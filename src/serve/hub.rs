@@ -172,6 +172,10 @@ pub struct Health {
     pub emotions: u64,
     pub silences: u64,
     pub dropped: Dropped,
+    /// How long the line being written has waited for stdout's reader, seconds (0: none is).
+    /// The network carries stdout's lines, in order, once written: while stdout's reader takes
+    /// nothing, no client gets anything new either.
+    pub stdout_waiting_s: f64,
     pub clients: Vec<ClientHealth>,
     /// Clients connected since the start, including those that have left.
     pub clients_served: u64,
@@ -339,6 +343,7 @@ impl Hub {
                 client_items: state.departed_dropped
                     + state.clients.iter().map(|c| c.dropped).sum::<u64>(),
             },
+            stdout_waiting_s: counters.map_or(0.0, |c| c.stdout_waiting_s()),
             clients: state
                 .clients
                 .iter()

@@ -14,12 +14,20 @@
 //! counted for it in `/health`, and never slows the chain, stdout or the other clients. What
 //! the kernel holds for a client is bounded too (`SEND_BUFFER`).
 //!
+//! The network side is bounded by construction, whatever clients do: serd's own accept loop
+//! ([`serve`]) keeps at most [`conns::MAX_CONNECTIONS`] connections (the one idle longest makes
+//! room for a newcomer; 503 only when all are busy), hyper closes a connection whose request
+//! header is not whole within [`HEADER_TIMEOUT`] or grows past [`MAX_HEADER`], and WebSocket
+//! clients may send frames of [`MAX_WS_MESSAGE`] at most (serd reads nothing from them).
+//! `axum::serve` offers none of these, so axum's router is driven by hyper directly.
+//!
 //! The server runs on a thread of its own (`serd-serve`) with a single-threaded tokio runtime;
 //! the chain reaches it only through the [`Hub`], as its [`crate::pipeline::Tap`]. There is no
 //! authentication: serd answers only requests addressed to an IP address or `localhost` (a web
 //! page cannot rebind its own name to this machine), and `/ws` refuses browsers on other
 //! origins, so that a web page the user visits cannot listen in.
 
+pub mod conns;
 pub mod hub;
 
 use std::convert::Infallible;
@@ -35,9 +43,11 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
+use hyper::body::Incoming;
+use tower_service::Service as _;
 
+use conns::Connections;
 pub use hub::Hub;
 use hub::{Item, Kind, Subscription};
 
@@ -50,6 +60,19 @@ const LINGER: Duration = Duration::from_secs(1);
 /// capped, a stuck client's losses start within minutes and are counted. Ample for the stream's
 /// ~1 kB/s.
 const SEND_BUFFER: usize = 32 * 1024;
+/// How long a client has to send a whole request header, from the moment the connection can
+/// take one (it opened, or its previous answer was sent): also how long a connection may sit idle
+/// between requests. Ample for any client on a network serd should serve; an idle browser
+/// connection that is closed is reopened by the browser when it needs one.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request header taken (larger ones get 431): serd reads only the request line,
+/// `Host`, `Origin`, `Last-Event-ID` and the WebSocket handshake, and a browser's header for a
+/// page on an address is well under 4 KiB. hyper's smallest setting is 8 KiB.
+pub const MAX_HEADER: usize = 16 * 1024;
+/// The largest WebSocket frame and message taken from a client: serd reads nothing from them
+/// but their close frame (at most 125 bytes by the protocol); a client that sends more is
+/// disconnected.
+pub const MAX_WS_MESSAGE: usize = 1024;
 
 const PAGE: &str = include_str!("page.html");
 
@@ -107,31 +130,23 @@ impl Server {
         let hub = Arc::new(Hub::new(format!("http://{local}/")));
         let feeds = hub.websocket_feeds();
         let app = router(hub.clone());
+        let connections = Connections::new(conns::MAX_CONNECTIONS);
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("serd-serve".into())
             .spawn(move || {
                 let result = runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
-                        // Small writes go out at once (an event is one write).
-                        let _ = tcp.set_nodelay(true);
-                        #[cfg(unix)]
-                        let _ =
-                            rustix::net::sockopt::set_socket_send_buffer_size(&*tcp, SEND_BUFFER);
-                    });
-                    axum::serve(
-                        listener,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.await;
-                    })
-                    .await?;
-                    // Upgraded connections (WebSockets) are not the server's any more: give
-                    // their feeds the rest of the linger time to deliver, then drop them.
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    let connections_left = connections.clone();
+                    serve(listener, app, connections, stop).await;
+                    // Connections finish what they are sending (each feed ends after the
+                    // `end` event); upgraded ones (WebSockets) are the feeds'. Both get the
+                    // rest of the linger time, then are dropped.
                     let _ = tokio::time::timeout(LINGER, async {
-                        while feeds.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                        while connections_left.open() > 0
+                            || feeds.load(std::sync::atomic::Ordering::Acquire) > 0
+                        {
                             tokio::time::sleep(Duration::from_millis(10)).await;
                         }
                     })
@@ -183,6 +198,126 @@ impl Server {
     }
 }
 
+/// The accept loop: every connection gets a slot in `connections` (or a 503 when all are busy)
+/// and is served by hyper with the header timeout and buffer limit, until `stop`.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    connections: Arc<Connections>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a moment rather than spin (the connection waits in the backlog).
+                    log::debug!("--serve: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let Some((slot, closed)) = connections.admit() else {
+            // Every slot is busy answering or streaming: a clear refusal, without waiting.
+            let _ = tcp.try_write(refused().as_bytes());
+            continue;
+        };
+        // Small writes go out at once (an event is one write).
+        let _ = tcp.set_nodelay(true);
+        #[cfg(unix)]
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&tcp, SEND_BUFFER);
+        tokio::spawn(connection(
+            tcp,
+            peer,
+            app.clone(),
+            (slot, closed),
+            closing.clone(),
+        ));
+    }
+    let _ = closing_tx.send(true);
+    drop(listener);
+}
+
+/// The answer to a connection for which no slot could be made.
+fn refused() -> String {
+    let body = format!(
+        "serd keeps {} connections at most, and all are busy; try again later\n",
+        conns::MAX_CONNECTIONS
+    );
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Serves one connection until it closes, its slot is taken for a newcomer, or the server stops
+/// (then it finishes what it is sending).
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    (slot, mut closed): (conns::Slot, tokio::sync::oneshot::Receiver<()>),
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let activity = slot.activity.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let activity = activity.clone();
+        let mut app = app.clone();
+        async move {
+            activity.begin();
+            let response = app.call(request).await?;
+            // A stream keeps the connection busy until it closes.
+            let streaming = response.status() == StatusCode::SWITCHING_PROTOCOLS
+                || response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+            if !streaming {
+                activity.end();
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEADER)
+        // A client that shut its sending side after the request (`nc -N`, some scripts)
+        // still gets the whole answer, the event stream included.
+        .half_close(true);
+    let conn = http
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let mut closing_seen = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    log::debug!("--serve: connection from {peer}: {e}");
+                }
+                break;
+            }
+            _ = &mut closed => {
+                log::debug!("--serve: closing the idle connection from {peer} to make room");
+                break;
+            }
+            _ = closing.changed(), if !closing_seen => {
+                closing_seen = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+    drop(slot);
+}
+
 fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/", get(page))
@@ -196,13 +331,26 @@ fn router(hub: Arc<Hub>) -> Router {
 /// Refuses requests addressed to a host name other than `localhost`: a web page whose own name
 /// resolves to this machine (DNS rebinding) must not reach serd, and a rebinding attack needs a
 /// name. Addresses (`127.0.0.1:8377`, `[::1]:8377`, `192.168.1.5:8377`) and `localhost` pass.
+/// The address is the request target's when it names one (absolute form, `GET http://host/`,
+/// which HTTP says wins over `Host`), else `Host`'s. A request with more than one `Host` or
+/// `Origin` is refused (400) rather than judged by one of them: proxies and servers differ on
+/// which they read.
 async fn addressed_by_ip(request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
+    let headers = request.headers();
+    if headers.get_all(header::HOST).iter().count() > 1
+        || headers.get_all(header::ORIGIN).iter().count() > 1
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            "more than one Host or Origin header\n",
+        )
+            .into_response();
+    }
+    let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if host_is_allowed(host) {
+    if host_is_allowed(addressed_to(request.uri(), host)) {
         next.run(request).await
     } else {
         (
@@ -211,6 +359,11 @@ async fn addressed_by_ip(request: Request, next: Next) -> Response {
         )
             .into_response()
     }
+}
+
+/// The address a request is for: its target's authority in absolute form, else `Host`.
+fn addressed_to<'a>(uri: &'a axum::http::Uri, host: &'a str) -> &'a str {
+    uri.authority().map_or(host, |a| a.as_str())
 }
 
 /// `Host` is an IP address or `localhost`, with or without a port.
@@ -287,6 +440,7 @@ fn too_many() -> Response {
 async fn websocket(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -294,6 +448,7 @@ async fn websocket(
     // own origin may connect. Programs send no Origin.
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let host = Some(addressed_to(&uri, host.unwrap_or("")));
         let same = origin
             .to_str()
             .ok()
@@ -306,7 +461,12 @@ async fn websocket(
     let Ok(subscription) = hub.subscribe(Kind::WebSocket, peer.to_string(), None) else {
         return too_many();
     };
-    upgrade.on_upgrade(move |socket| feed(socket, subscription))
+    upgrade
+        .max_frame_size(MAX_WS_MESSAGE)
+        .max_message_size(MAX_WS_MESSAGE)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| feed(socket, subscription))
 }
 
 async fn feed(mut socket: WebSocket, mut sub: Subscription) {

@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod decode;
+mod hostile;
 mod listen;
 mod parity;
 mod robust;
