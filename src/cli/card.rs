@@ -154,8 +154,8 @@ pub fn model_card(m: &Metrics) -> String {
     }
     s += ".\n\n";
     s += "**Licences.** The model is derived from the corpora above and inherits their terms: \
-          RAVDESS is CC BY-NC-SA 4.0, EmoDB is free for research use only, and other corpora have \
-          their own (mostly non-commercial) terms. The features come from openSMILE, under \
+          RAVDESS is CC BY-NC-SA 4.0, EmoDB is free for research use only, TESS is CC BY-NC-ND \
+          4.0, and other corpora have their own (mostly non-commercial) terms. The features come from openSMILE, under \
           audEERING's research licence (non-commercial). Do not use this model commercially.\n\n";
     s += "## Protocol\n\n";
     if m.cv.is_none() {
@@ -214,6 +214,17 @@ pub fn model_card(m: &Metrics) -> String {
         .collect();
     s += &recalls.join(", ");
     s += ". The confusion matrix is in `confusion.png`; every figure in `metrics.json`.\n\n";
+    if cv.per_corpus.len() > 1 {
+        let within: Vec<String> = cv
+            .per_corpus
+            .iter()
+            .map(|(corpus, r)| format!("{corpus} {} (n = {})", pct(r.uar), r.n))
+            .collect();
+        s += &format!(
+            "UAR within each corpus (its held-out files, over the classes it has): {}.\n\n",
+            within.join(", ")
+        );
+    }
     s += &robustness(m, cv);
     if let Some(corpora) = &m.corpus_cv {
         s += &held_out_corpora(corpora, m.cv.is_some());

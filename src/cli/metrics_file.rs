@@ -9,7 +9,7 @@ use serd::corpus::SourceSummary;
 use serd::features::{FeatureSet, FrontEnd};
 use serd::folds::Grouping;
 use serd::labels::Emotion;
-use serd::metrics::{MeanStd, Report};
+use serd::metrics::{Confusion, MeanStd, Report};
 use serd::model::CnnConfig;
 use serd::train::fit::{FitConfig, FitLog};
 use serd::train::{Assigned, CalibrationReport, CvReport, FoldReport, Linear};
@@ -83,6 +83,8 @@ pub struct Cv<'a> {
     pub accuracy: Option<MeanStd>,
     pub uar: Option<MeanStd>,
     pub conditions: Vec<ConditionFigures<'a>>,
+    /// File-level figures within each corpus (pooled over the folds that held its files out).
+    pub per_corpus: BTreeMap<&'a str, Report>,
     pub calibration: &'a CalibrationReport,
     pub folds: &'a [FoldReport],
     pub assignment: &'a [Assigned],
@@ -123,6 +125,15 @@ impl<'a> Cv<'a> {
                     ),
                 })
                 .collect(),
+            per_corpus: {
+                let mut per: BTreeMap<&str, Confusion> = BTreeMap::new();
+                for a in &cv.assignment {
+                    if let Some(p) = a.predicted {
+                        per.entry(a.corpus.as_str()).or_default().add(a.label, p);
+                    }
+                }
+                per.into_iter().map(|(c, m)| (c, Report::new(m))).collect()
+            },
             calibration: &cv.calibration,
             folds: &cv.folds,
             assignment: &cv.assignment,

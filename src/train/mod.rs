@@ -206,6 +206,7 @@ pub struct Assigned {
     pub path: PathBuf,
     pub label: Emotion,
     pub speaker: String,
+    pub corpus: String,
     pub fold: usize,
     /// What the fold's model, which never saw this file's speaker (with speaker grouping),
     /// predicted for it: for error analysis and comparisons on subsets.
@@ -414,6 +415,7 @@ pub fn cross_validate(
             path: f.path.clone(),
             label: f.label,
             speaker: f.speaker.clone(),
+            corpus: f.corpus.clone(),
             fold,
             predicted,
         })

@@ -656,6 +656,8 @@ fn augmented_training_reports_conditions_and_calibration() {
         &[
             "--augment",
             "1",
+            "--voice-perturbation",
+            "1",
             "--test-condition",
             "white:20",
             "--test-condition",
@@ -669,6 +671,7 @@ fn augmented_training_reports_conditions_and_calibration() {
     assert!(stderr.contains("telephone:mulaw"), "{stderr}");
     let metrics = model_json(&model, "metrics.json");
     assert_eq!(metrics["protocol"]["augment"], 1);
+    assert_eq!(metrics["protocol"]["voice_perturbation"], 1.0);
     let conditions = metrics["cv"]["conditions"].as_array().unwrap();
     let names: Vec<&str> = conditions
         .iter()
@@ -730,7 +733,12 @@ fn corpora_are_held_out_in_turn_and_eval_knows_the_training_data() {
     };
     let (a, b) = (part("a.csv", &["s0", "s1"]), part("b.csv", &["s2", "s3"]));
     let model = dir.path().join("model");
-    let mut args = small_training(&a, &model, &dir.path().join("cache"), &["--data"]);
+    let mut args = small_training(
+        &a,
+        &model,
+        &dir.path().join("cache"),
+        &["--balance", "corpus", "--data"],
+    );
     args.push(b.display().to_string());
     let out = serd(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -741,6 +749,7 @@ fn corpora_are_held_out_in_turn_and_eval_knows_the_training_data() {
     );
     let metrics = model_json(&model, "metrics.json");
     assert_eq!(metrics["protocol"]["held_out_corpora"], true);
+    assert_eq!(metrics["protocol"]["fit"]["corpus_weights"], true);
     let corpora = &metrics["corpus_cv"];
     let folds = corpora["folds"].as_array().unwrap();
     let held_out: Vec<&str> = folds
@@ -779,6 +788,13 @@ fn corpora_are_held_out_in_turn_and_eval_knows_the_training_data() {
     );
     let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
     assert!(card.contains("## Held-out corpora"), "{card}");
+    assert!(card.contains("UAR within each corpus"), "{card}");
+    let within = metrics["cv"]["per_corpus"].as_object().unwrap();
+    assert_eq!(
+        within.keys().collect::<Vec<_>>(),
+        ["manifest:a", "manifest:b"]
+    );
+    assert_eq!(within["manifest:a"]["n"], 30);
     assert!(card.contains("| manifest:a | 30 | 2 |"), "{card}");
     assert!(model.join("confusion-corpora.png").is_file());
 
