@@ -20,7 +20,7 @@ use serd::metrics::Report;
 use serd::model::{CnnConfig, Layout};
 use serd::model_dir::{ModelDir, TrainedOn};
 use serd::plot::{write_confusion_png, write_reliability_png};
-use serd::train::fit::{FitConfig, FitLog};
+use serd::train::fit::{Balance, FitConfig, FitLog};
 use serd::train::{self, Epoch, Linear, Options};
 
 use super::metrics_file::{Cv, Data, Metrics, Protocol, Timing};
@@ -182,11 +182,12 @@ pub struct TrainArgs {
         default_value_t = 0.0
     )]
     voice_perturbation: f64,
-    /// Weigh the loss so that every corpus counts the same, whatever its size ("corpus"), with
-    /// --class-weights balanced applied within each corpus; or by class alone ("none"). A corpus
-    /// of a thousand single words from two voices otherwise pulls the model towards them.
-    #[arg(long, value_enum, default_value_t = BalanceArg::None)]
-    balance: BalanceArg,
+    /// Weigh the loss so that every corpus ("corpus") or every speaker ("speaker") counts the
+    /// same, whatever its size, with --class-weights balanced applied within each; or by class
+    /// alone ("none"). A corpus of a thousand single words from two voices otherwise pulls the
+    /// model towards them.
+    #[arg(long, value_parser = super::choice::<Balance>(), default_value = "none")]
+    balance: Balance,
     /// Also report the cross-validated figures with the test files under this simulated condition
     /// (repeatable; "standard" for white:10 babble:10 reverb:0.6 telephone gain:-30 rate:48000).
     /// Test copies get noise instances and rooms no training copy had; see `serd eval --help` for
@@ -203,12 +204,6 @@ pub struct TrainArgs {
     /// (speech is brought to -20 dBFS).
     #[arg(long, value_name = "DBFS", default_value_t = FrontEnd::DEFAULT.floor_dbfs, allow_hyphen_values = true)]
     floor: f64,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum BalanceArg {
-    Corpus,
-    None,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -566,7 +561,7 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
         batch: args.batch,
         learning_rate: args.learning_rate,
         class_weights: args.class_weights == ClassWeights::Balanced,
-        corpus_weights: args.balance == BalanceArg::Corpus,
+        balance: args.balance,
         label_smoothing: args.label_smoothing,
         weight_decay: args.weight_decay,
         early_stopping: !args.no_early_stopping,

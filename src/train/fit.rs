@@ -22,11 +22,11 @@ pub struct FitConfig {
     pub learning_rate: f64,
     /// Weight each class's loss by total / (classes × class count).
     pub class_weights: bool,
-    /// Weight each corpus's loss equally, whatever its size (classes balanced within each corpus
-    /// with `class_weights`). Absent from model directories written before it existed, which
-    /// trained without it.
+    /// Groups whose total loss weights are made equal, whatever their sizes (classes balanced
+    /// within each group with `class_weights`). Absent from model directories written before it
+    /// existed, which trained without it.
     #[serde(default)]
-    pub corpus_weights: bool,
+    pub balance: Balance,
     /// Label smoothing of the training loss, 0 (none) to below 1: the target puts `1 - a` on the
     /// labelled class plus `a / 5` on every class. Early stopping watches the unsmoothed loss.
     /// Absent from model directories written before it existed, which trained without it.
@@ -48,6 +48,39 @@ pub struct FitConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// What the loss weights balance besides the classes ([`weights`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// The examples are one group.
+    #[default]
+    None,
+    /// Every corpus weighs the same.
+    Corpus,
+    /// Every speaker weighs the same.
+    Speaker,
+}
+
+impl crate::choice::Choice for Balance {
+    const ALL: &'static [(Balance, &'static str, &'static str)] = &[
+        (
+            Balance::None,
+            "none",
+            "Classes balanced over all the data (with class weights)",
+        ),
+        (
+            Balance::Corpus,
+            "corpus",
+            "Every corpus weighs the same in the loss, classes balanced within each",
+        ),
+        (
+            Balance::Speaker,
+            "speaker",
+            "Every speaker weighs the same in the loss, classes balanced within each",
+        ),
+    ];
 }
 
 /// Standardised examples: `rows[i]` has label `labels[i]` and weighs `weights[i]` in the loss
@@ -289,7 +322,7 @@ mod tests {
             batch: 16,
             learning_rate: 1e-2,
             class_weights: false,
-            corpus_weights: false,
+            balance: Balance::None,
             label_smoothing: 0.0,
             weight_decay: 0.0,
             early_stopping: true,

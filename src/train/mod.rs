@@ -557,7 +557,7 @@ pub fn train_one<'a>(
     };
 
     // A file's windows and those of its augmented copies, each copy judged like a file, with
-    // the file's label and corpus.
+    // the file's label and its group for the loss weights (corpus or speaker).
     let labelled_windows = |files: &[&'a Labelled]| -> Vec<(&'a Window, Emotion, &'a str)> {
         files
             .iter()
@@ -565,7 +565,13 @@ pub fn train_one<'a>(
                 std::iter::once(&f.windows)
                     .chain(&f.augmented)
                     .flat_map(|windows| usable(windows, options.min_voiced))
-                    .map(move |w| (w, f.label, f.corpus.as_str()))
+                    .map(move |w| {
+                        let group = match options.fit.balance {
+                            fit::Balance::Speaker => f.speaker.as_str(),
+                            _ => f.corpus.as_str(),
+                        };
+                        (w, f.label, group)
+                    })
             })
             .collect()
     };
@@ -650,7 +656,7 @@ fn slices(rows: &[Vec<f32>]) -> Vec<&[f32]> {
     rows.iter().map(Vec::as_slice).collect()
 }
 
-/// The examples `rows` (standardised) of the windows `set` (window, label, corpus), with the loss
+/// The examples `rows` (standardised) of the windows `set` (window, label, balance group), with the loss
 /// weights `fit` asks for ([`fit::weights`]).
 fn examples<'r>(
     rows: Vec<&'r [f32]>,
@@ -658,9 +664,14 @@ fn examples<'r>(
     fit: &FitConfig,
 ) -> Examples<'r> {
     let labels: Vec<Emotion> = set.iter().map(|(_, l, _)| *l).collect();
-    let corpora: Vec<&str> = set.iter().map(|(_, _, c)| *c).collect();
+    let groups: Vec<&str> = set.iter().map(|(_, _, g)| *g).collect();
     Examples {
-        weights: fit::weights(&labels, &corpora, fit.class_weights, fit.corpus_weights),
+        weights: fit::weights(
+            &labels,
+            &groups,
+            fit.class_weights,
+            fit.balance != fit::Balance::None,
+        ),
         rows,
         labels,
     }

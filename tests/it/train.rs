@@ -749,7 +749,7 @@ fn corpora_are_held_out_in_turn_and_eval_knows_the_training_data() {
     );
     let metrics = model_json(&model, "metrics.json");
     assert_eq!(metrics["protocol"]["held_out_corpora"], true);
-    assert_eq!(metrics["protocol"]["fit"]["corpus_weights"], true);
+    assert_eq!(metrics["protocol"]["fit"]["balance"], "corpus");
     let corpora = &metrics["corpus_cv"];
     let folds = corpora["folds"].as_array().unwrap();
     let held_out: Vec<&str> = folds
