@@ -164,6 +164,8 @@ pub struct Options {
     pub source: AudioInput,
     pub model: PathBuf,
     pub backend: Backend,
+    /// What stdout carries: JSON Lines, or text for a person.
+    pub format: emit::Format,
     /// A second way out besides stdout (`--serve`).
     pub tap: Option<Arc<dyn Tap>>,
 }
@@ -204,6 +206,8 @@ pub fn run(
     };
     let pace = if source.live { Pace::Live } else { Pace::Fast };
     let start = Event::Start(Start {
+        time: String::new(),
+        schema: events::SCHEMA,
         source: source.name.clone(),
         rate_in: source.rate,
         rate: SAMPLE_RATE,
@@ -250,12 +254,19 @@ pub fn run(
         }),
     ];
     let emitter_status = status_tx.clone();
+    let format = options.format;
     threads.push(
         std::thread::Builder::new()
             .name("serd-emit".into())
             .spawn(move || {
                 let _ = emitter_status.send(Status::Ready(Stage::Emitter));
-                let msg = match emit::run(events_rx, out, tap.as_deref(), Some(&emit_counters)) {
+                let msg = match emit::run(
+                    events_rx,
+                    out,
+                    format,
+                    tap.as_deref(),
+                    Some(&emit_counters),
+                ) {
                     Ok(end) => Status::Ended(end),
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
                     Err(e) => Status::Failed(Stage::Emitter, format!("writing events: {e}")),

@@ -100,10 +100,11 @@ fn replay_gives_the_windows_and_labels_of_predict() {
             assert!(close(&e["voiced"], &w["voiced"], 1e-6), "{e} {w}");
             assert_eq!(e["label"], w["label"], "{name} at {}", e["t_start"]);
             // The same computation up to f32 rounding: listen and predict batch windows
-            // differently, and a linear member sums thousands of products per class.
+            // differently, and a linear member sums thousands of products per class. Both write
+            // four decimals, so a value on a rounding boundary may differ in the last one.
             for (class, p) in w["probs"].as_object().unwrap() {
                 let q = &e["probs"][class];
-                assert!(close(q, p, 1e-5), "{name}: {class} {q} {p}");
+                assert!(close(q, p, 1.01e-4), "{name}: {class} {q} {p}");
             }
             assert!(e["latency_ms"].as_f64().unwrap() >= 0.0);
         }
