@@ -63,7 +63,10 @@ mod tests {
         assert_eq!(at(946_684_799_999), "1999-12-31T23:59:59.999Z");
         // 2100 is not a leap year: 28 February is followed by 1 March.
         assert_eq!(at(4_107_585_600_000), "2100-03-01T12:00:00.000Z");
-        assert_eq!(at(4_107_585_600_000 - MS_PER_DAY as u64), "2100-02-28T12:00:00.000Z");
+        assert_eq!(
+            at(4_107_585_600_000 - MS_PER_DAY as u64),
+            "2100-02-28T12:00:00.000Z"
+        );
         // Sub-millisecond parts are truncated.
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_micros(1_999)),
@@ -83,7 +86,8 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             let (py, pm, pd) = previous;
             let next_day = (y, m) == (py, pm) && d == pd + 1;
-            let next_month = d == 1 && ((y == py && m == pm + 1) || (y == py + 1 && m == 1 && pm == 12));
+            let next_month =
+                d == 1 && ((y == py && m == pm + 1) || (y == py + 1 && m == 1 && pm == 12));
             assert!(next_day || next_month, "{previous:?} then {:?}", (y, m, d));
             previous = (y, m, d);
         }

@@ -181,14 +181,14 @@ mod tests {
         }))
         .unwrap();
         tx.send(Event::Silence(SilenceEvent::new(1.0, 3.0, 0.0)))
-        .unwrap();
+            .unwrap();
         tx.send(Event::End(End {
             windows: 2,
             ..End::default()
         }))
         .unwrap();
         tx.send(Event::Silence(SilenceEvent::new(9.0, 9.0, 0.0)))
-        .unwrap();
+            .unwrap();
         let mut out = Vec::new();
         let end = run(rx, &mut out, Format::Json, None, None).unwrap();
         assert_eq!((end.windows, end.emitted, end.silences), (2, 1, 1));
@@ -278,11 +278,22 @@ mod tests {
                 "{line}"
             );
         }
-        assert!(lines[0].contains("start    file:talk.wav  (compare, 2 s windows every 1 s, cpu)"), "{out}");
-        assert!(lines[1].ends_with("   1.0–3.0 s  anger       0.97  voiced 0.75"), "{out}");
-        assert!(lines[2].ends_with("   7.0–9.0 s  (silence)         voiced 0.00"), "{out}");
         assert!(
-            lines[3].ends_with("end      2 windows: 1 emotions, 1 silences, 0 dropped; 10.0 s of audio"),
+            lines[0].contains("start    file:talk.wav  (compare, 2 s windows every 1 s, cpu)"),
+            "{out}"
+        );
+        assert!(
+            lines[1].ends_with("   1.0–3.0 s  anger       0.97  voiced 0.75"),
+            "{out}"
+        );
+        assert!(
+            lines[2].ends_with("   7.0–9.0 s  (silence)         voiced 0.00"),
+            "{out}"
+        );
+        assert!(
+            lines[3].ends_with(
+                "end      2 windows: 1 emotions, 1 silences, 0 dropped; 10.0 s of audio"
+            ),
             "{out}"
         );
     }
