@@ -202,6 +202,18 @@ fn help_lists_every_command() {
             help.lines().any(|l| l.trim_start().starts_with(command)),
             "{command}: {help}"
         );
+        // Each command's help lists its own options apart from the global ones.
+        let out = serd(&[command, "--help"]);
+        assert!(out.status.success(), "{command}");
+        let help = text(&out.stdout);
+        let global = help
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("{command}: {help}"));
+        let own = &help[..global];
+        for flag in ["--verbose", "--quiet", "--strict"] {
+            assert!(!own.contains(flag), "{command}: {flag} among its own options");
+            assert!(help[global..].contains(flag), "{command}: {help}");
+        }
     }
 }
 
