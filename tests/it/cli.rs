@@ -211,7 +211,10 @@ fn help_lists_every_command() {
             .unwrap_or_else(|| panic!("{command}: {help}"));
         let own = &help[..global];
         for flag in ["--verbose", "--quiet", "--strict"] {
-            assert!(!own.contains(flag), "{command}: {flag} among its own options");
+            assert!(
+                !own.contains(flag),
+                "{command}: {flag} among its own options"
+            );
             assert!(help[global..].contains(flag), "{command}: {help}");
         }
     }
