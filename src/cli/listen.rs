@@ -31,7 +31,9 @@ use serd::serve::{self, Server};
 /// t_end are seconds of stream audio. source is mic:NAME, file:PATH or stdin. Windows with too
 /// little voiced speech are reported as silence; a file shorter than one window is one window.
 /// docs/events.schema.json is the contract (schema 1). --format text prints one readable line per
-/// event instead. Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written
+/// event instead.
+///
+/// Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written
 /// and serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for
 /// up to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
 ///
