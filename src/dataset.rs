@@ -289,8 +289,12 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
     hits.into_inner()
 }
 
-/// A progress bar on stderr (drawn only when stderr is a terminal).
-pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+/// Progress of long work on stderr: a bar when stderr is a terminal; otherwise (a log file, a
+/// service's journal, CI) an info line (`-v`) at each tenth of the way (each step when there are
+/// at most ten: a fold, a member) and one at the end, since a bar is only drawn on a terminal and
+/// the work would say nothing until it ends.
+pub fn bar(len: u64, what: &str) -> Progress {
+    use std::io::IsTerminal;
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!(
@@ -299,5 +303,127 @@ pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    bar
+    Progress {
+        bar,
+        what: what.to_string(),
+        lines: !std::io::stderr().is_terminal(),
+        logged: std::sync::atomic::AtomicU64::new(0),
+        message: std::sync::Mutex::new(String::new()),
+    }
+}
+
+/// [`bar`]'s progress: the bar's methods, and log lines where no bar is drawn.
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    what: String,
+    /// stderr is not a terminal: log lines instead of the bar.
+    lines: bool,
+    /// The last step logged, plus one (0: none yet).
+    logged: std::sync::atomic::AtomicU64,
+    /// The latest message, for the lines.
+    message: std::sync::Mutex<String>,
+}
+
+impl Progress {
+    pub fn inc(&self, delta: u64) {
+        self.bar.inc(delta);
+        self.log_step();
+    }
+
+    pub fn set_position(&self, position: u64) {
+        self.bar.set_position(position);
+        self.log_step();
+    }
+
+    pub fn set_message(&self, message: impl Into<std::borrow::Cow<'static, str>>) {
+        let message = message.into();
+        if self.lines {
+            *self.message.lock().unwrap_or_else(|e| e.into_inner()) = message.to_string();
+        }
+        self.bar.set_message(message);
+    }
+
+    pub fn finish_and_clear(&self) {
+        self.bar.finish_and_clear();
+        if self.lines && self.bar.length().unwrap_or(0) > 0 {
+            log::info!(
+                "{}: done, {} in {}",
+                self.what,
+                self.bar.position(),
+                indicatif::HumanDuration(self.bar.elapsed())
+            );
+        }
+    }
+
+    /// One line for each new step (a tenth of the way, or every step when there are at most
+    /// ten), once, whichever thread gets there.
+    fn log_step(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.lines {
+            return;
+        }
+        let (position, len) = (self.bar.position(), self.bar.length().unwrap_or(0));
+        let step = progress_step(position, len);
+        let logged = self.logged.load(Ordering::Relaxed);
+        if step < logged
+            || self
+                .logged
+                .compare_exchange(logged, step + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let message = self
+            .message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        log::info!(
+            "{} {position}/{len} after {}{}",
+            self.what,
+            indicatif::HumanDuration(self.bar.elapsed()),
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            }
+        );
+    }
+}
+
+/// The step `position` of `len` is in: the position itself when `len` is at most ten, else the
+/// tenth of the way.
+fn progress_step(position: u64, len: u64) -> u64 {
+    if len <= 10 {
+        position
+    } else {
+        position * 10 / len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_come_at_each_step_or_each_tenth() {
+        // Five folds: every fold.
+        let steps: Vec<u64> = (0..5).map(|p| progress_step(p, 5)).collect();
+        assert_eq!(steps, [0, 1, 2, 3, 4]);
+        // 1000 files: eleven distinct steps, 0 to 10.
+        let mut steps: Vec<u64> = (0..=1000).map(|p| progress_step(p, 1000)).collect();
+        steps.dedup();
+        assert_eq!(steps, (0..=10).collect::<Vec<_>>());
+        // Logged once per step, whatever the calls (stderr is not a terminal under the tests).
+        let progress = bar(1000, "files");
+        if progress.lines {
+            for _ in 0..1000 {
+                progress.inc(1);
+            }
+            assert_eq!(
+                progress.logged.load(std::sync::atomic::Ordering::Relaxed),
+                11
+            );
+        }
+    }
 }

@@ -85,10 +85,26 @@ impl Serialize for Probs {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(Emotion::COUNT))?;
         for e in Emotion::ALL {
-            map.serialize_entry(e.name(), &self.0[e.index()])?;
+            map.serialize_entry(e.name(), &round_prob(self.0[e.index()]))?;
         }
         map.end()
     }
+}
+
+/// Decimals a probability is written with (`probs`, `confidence`): the digits beyond say nothing
+/// (the backends and batchings differ there) and only lengthen the lines.
+pub const PROB_DECIMALS: i32 = 4;
+
+/// `p` rounded to [`PROB_DECIMALS`] decimals, as written (a `f64`, so that `0.1235` is written
+/// as such and not as the nearest `f32`'s digits).
+pub fn round_prob(p: f32) -> f64 {
+    let scale = 10f64.powi(PROB_DECIMALS);
+    (f64::from(p) * scale).round() / scale
+}
+
+/// Serialises a probability rounded ([`round_prob`]); for `#[serde(serialize_with)]`.
+pub fn serialize_prob<S: serde::Serializer>(p: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(round_prob(*p))
 }
 
 #[cfg(test)]
@@ -109,5 +125,14 @@ mod tests {
         assert_eq!(" Anger ".parse::<Emotion>(), Ok(Emotion::Anger));
         assert!("fear".parse::<Emotion>().is_err());
         assert_eq!(Emotion::from_index(5), None);
+    }
+
+    #[test]
+    fn probabilities_are_written_with_four_decimals() {
+        let probs = Probs([0.123_456, 0.000_04, 0.999_96, 1.0 / 3.0, 0.0]);
+        assert_eq!(
+            serde_json::to_string(&probs).unwrap(),
+            r#"{"anger":0.1235,"surprise":0.0,"happiness":1.0,"sadness":0.3333,"neutral":0.0}"#
+        );
     }
 }

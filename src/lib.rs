@@ -11,7 +11,7 @@
 //!   (files → features) → [`features`] (openSMILE and its front end), [`conditions`] (the
 //!   recording-conditions simulator) → [`audio`]; [`features`], [`cache`] → [`opensmile`];
 //!   [`metrics`] → [`corpus`] (its `Skipped`);
-//! - underneath everything: [`labels`], [`rng`], [`files`], [`dirs`], [`contain`], [`bundled`],
+//! - underneath everything: [`labels`], [`clock`], [`rng`], [`files`], [`dirs`], [`contain`], [`bundled`],
 //!   [`backend`] → [`quiet`], and [`choice`]: enums chosen by name implement
 //!   [`choice::Choice`], which the command line builds its options from, so the library does not
 //!   depend on the command-line parser.
@@ -23,6 +23,7 @@ pub mod bundled;
 pub mod cache;
 pub mod calibration;
 pub mod choice;
+pub mod clock;
 pub mod conditions;
 pub mod contain;
 pub mod corpus;

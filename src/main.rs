@@ -14,18 +14,21 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SERD_MODEL"
 ///
 /// openSMILE (vendored, audEERING research licence: non-commercial use only) computes the
 /// eGeMAPSv02 or ComParE 2016 functionals that serd works on.
+/// The heading of the options every command takes, apart from each command's own in its help.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
 #[command(name = "serd", version = VERSION, propagate_version = true, max_term_width = 100)]
 struct Cli {
     /// More messages on stderr (-v info, -vv debug, -vvv trace, openSMILE's own log included).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = GLOBAL)]
     verbose: u8,
     /// Errors only on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     quiet: bool,
     /// Damaged or truncated audio files are errors. Without it they are used as far as they
     /// decode, with a warning naming the file and how much was decoded.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     strict: bool,
     #[command(subcommand)]
     command: Command,

@@ -39,6 +39,12 @@ pub enum DecodeError {
     Corrupt(String),
     #[error("{0} (--strict)")]
     Damaged(String),
+    /// stdin read as an encoded stream gave no format: it may be raw PCM.
+    #[error(
+        "{0}; raw PCM on stdin (no header) needs --raw s16le|s24le|s32le|f32le --rate HZ \
+         [--channels N] (listen and extract)"
+    )]
+    MaybeRaw(Box<DecodeError>),
 }
 
 /// An open audio file, read packet by packet as mono samples.
@@ -73,11 +79,24 @@ impl AudioFile {
     /// Opens an audio file, or stdin when `path` is [`STDIN`] (`-`): an encoded stream (WAV,
     /// FLAC, Ogg, MP3) read as it arrives, or raw PCM as [`set_stdin_raw`] describes.
     pub fn open(path: &Path) -> Result<AudioFile, DecodeError> {
-        let (source, length_known, head) = if path == Path::new(STDIN) {
+        let stdin = path == Path::new(STDIN);
+        let (source, length_known, head) = if stdin {
             let (source, head) = stdin_source()?;
             (source, false, head)
         } else {
             file_source(path)?
+        };
+        let raw = stdin
+            && STDIN_RAW
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some();
+        // Headerless samples read as an encoded stream: say what would read them.
+        let raw_hint = |e: DecodeError| match e {
+            DecodeError::Unrecognised | DecodeError::Header(_) if stdin && !raw => {
+                DecodeError::MaybeRaw(Box::new(e))
+            }
+            e => e,
         };
         let stream = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
@@ -108,7 +127,8 @@ impl AudioFile {
                 }
             }
             other => DecodeError::Header(other.to_string()),
-        })?;
+        })
+        .map_err(raw_hint)?;
         let format = probed.format;
         let track = format
             .tracks()
@@ -118,15 +138,17 @@ impl AudioFile {
         let params = &track.codec_params;
         let rate = params
             .sample_rate
-            .ok_or_else(|| DecodeError::Header("no sample rate".into()))?;
+            .ok_or_else(|| raw_hint(DecodeError::Header("no sample rate".into())))?;
         if !RATES.contains(&rate) {
-            return Err(DecodeError::Header(format!("sample rate {rate} Hz")));
+            return Err(raw_hint(DecodeError::Header(format!(
+                "sample rate {rate} Hz"
+            ))));
         }
         // A stream's header cannot know its length (and pipes' headers say anything).
         let announced = params.n_frames.filter(|_| length_known);
         let channels = params.channels.map(|c| c.count()).unwrap_or(1);
         if channels == 0 {
-            return Err(DecodeError::Header("zero channels".into()));
+            return Err(raw_hint(DecodeError::Header("zero channels".into())));
         }
         let decoder = symphonia::default::get_codecs()
             .make(params, &DecoderOptions::default())

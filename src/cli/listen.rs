@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use serd::backend::Backend;
+use serd::pipeline::emit::Format;
 use serd::pipeline::{self, mic, AudioInput, Options, Tap};
 use serd::serve::{self, Server};
 
@@ -16,16 +17,23 @@ use serd::serve::{self, Server};
 /// and hop come from the model directory), turned into openSMILE functionals and classified.
 /// Events on stdout, one JSON object per line, flushed per line:
 ///
-///   {"type":"start","source":"mic:NAME","rate_in":48000,"rate":16000,"features":"compare",
-///    "backend":"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,"version":"X.Y.Z"}
-///   {"type":"emotion","t_start":S,"t_end":E,"label":"anger","confidence":0.71,
+///   {"type":"start","time":T,"schema":1,"source":"mic:NAME","rate_in":48000,"rate":16000,
+///    "features":"compare","backend":"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,
+///    "version":"X.Y.Z"}
+///   {"type":"emotion","time":T,"t_start":S,"t_end":E,"label":"anger","confidence":0.71,
 ///    "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},
 ///    "voiced":0.83,"latency_ms":143.2}
-///   {"type":"silence","t_start":S,"t_end":E,"voiced":0.05}
-///   {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
+///   {"type":"silence","time":T,"t_start":S,"t_end":E,"voiced":0.05}
+///   {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"dropped":D,"audio_s":A,
+///    "audio_dropped_s":X}
 ///
-/// Times are seconds of stream audio; windows with too little voiced speech are reported as
-/// silence. Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written
+/// time is the wall clock (RFC 3339, UTC, milliseconds) when the event was written; t_start and
+/// t_end are seconds of stream audio. source is mic:NAME, file:PATH or stdin. Windows with too
+/// little voiced speech are reported as silence; a file shorter than one window is one window.
+/// docs/events.schema.json is the contract (schema 1). --format text prints one readable line per
+/// event instead.
+///
+/// Ctrl-C (SIGINT), SIGTERM or SIGHUP ends the stream: the final "end" event is written
 /// and serd exits with 0 (a second Ctrl-C exits at once, with 130). A lost device is reopened for
 /// up to 30 s. Exit status: 0 done, 1 error (no device, device lost, bad model or file), 2 usage.
 ///
@@ -58,6 +66,10 @@ pub struct ListenArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
     #[arg(long, value_parser = super::choice::<Backend>(), default_value = "auto")]
     backend: Backend,
+    /// What stdout carries: JSON Lines (the format programs read), or one readable line per event
+    /// for a person at a terminal. --serve always serves JSON.
+    #[arg(long, value_parser = super::choice::<Format>(), default_value = "json")]
+    format: Format,
     /// Also serve the events over HTTP at ADDR: HOST:PORT, :PORT or PORT (loopback); port 0
     /// picks a free port. Without ADDR: 127.0.0.1:8377.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = serve::DEFAULT_ADDRESS,
@@ -93,6 +105,7 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
         source,
         model,
         backend: args.backend,
+        format: args.format,
         tap: server.as_ref().map(|s| s.hub() as std::sync::Arc<dyn Tap>),
     };
     let outcome = pipeline::run(&options, std::io::stdout(), &stop);
@@ -102,9 +115,10 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     let outcome = outcome?;
     if let Some(end) = outcome.end {
         log::info!(
-            "{} windows, {} emitted, {} dropped, {:.1} s of audio ({:.1} s dropped)",
+            "{} windows, {} emotion and {} silence events, {} dropped, {:.1} s of audio ({:.1} s dropped)",
             end.windows,
             end.emitted,
+            end.silences,
             end.dropped,
             end.audio_s,
             end.audio_dropped_s

@@ -13,18 +13,21 @@ use serde::Serialize;
 
 use serd::extract::{model_stream, threads_per_file};
 use serd::inference::{argmax, Predictor};
-use serd::labels::{Emotion, Probs};
+use serd::labels::{serialize_prob, Emotion, Probs};
 
-/// Predict the emotion of audio files: one JSON object per file on stdout,
-/// {"file","label","confidence","probs":{class: probability}}, in the order given.
+/// Predict the emotion of audio files: one JSON object per file on stdout, in the order given:
+/// {"type":"prediction","file","label","confidence","probs":{class: probability},"voiced"}.
 ///
-/// A file's prediction is the mean of its windows' probabilities (windows with too little
-/// voiced speech are left out; when none is voiced enough, the most voiced one decides, so even
-/// silence gets a label); a file shorter than one window of the model is judged by the
-/// functionals of all of it. With --windows, one object per classified window instead:
-/// {"file","t_start","t_end","label","confidence","probs","voiced"}, the windows and
-/// probabilities `serd listen --input FILE` reports. A file that cannot be read is reported on
-/// stderr and skipped; the exit status is then 1.
+/// A file's prediction is the mean of its windows' probabilities, leaving out windows with too
+/// little voiced speech (the model's min_voiced), which `serd listen` reports as silence. A file
+/// with no window voiced enough (silence, noise) gets no emotion: "label", "confidence" and
+/// "probs" are null. "voiced" is the file's share of voiced frames (the mean over its windows). A
+/// file shorter than one window of the model is judged by the functionals of all of it. With
+/// --windows, one object per classified window instead:
+/// {"type":"window","file","t_start","t_end","label","confidence","probs","voiced"}, the windows
+/// and probabilities `serd listen --input FILE` reports. Probabilities have 4 decimals;
+/// docs/events.schema.json describes every line. A file that cannot be read is reported on stderr
+/// and skipped; the exit status is then 1.
 #[derive(Args)]
 pub struct PredictArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
@@ -53,17 +56,19 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         .par_iter()
         .map(|f| {
             let mut judge = predictor.judge();
+            let mut voiced = Share::default();
             model_stream(f, predictor.info.recipe(), threads, None, &mut |w| {
+                voiced.add(w.voiced);
                 judge.push(w);
                 Ok(())
             })
-            .map(|_| judge.finish())
+            .map(|_| (judge.finish(), voiced))
         })
         .collect();
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
     for (file, result) in args.files.iter().zip(judged) {
-        let (windows, utterance) = match result {
+        let ((windows, utterance), voiced) = match result {
             Ok(judged) => judged,
             Err(e) => {
                 log::error!("{}: {e}", file.display());
@@ -72,29 +77,34 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let name = file.display().to_string();
-        let mut write = |line: Prediction| {
-            let line = serde_json::to_string(&line).expect("predictions serialise");
-            writeln!(out, "{line}").context("writing to stdout")
-        };
+        let mut write = |line: String| writeln!(out, "{line}").context("writing to stdout");
         if args.windows {
             for w in windows {
-                write(Prediction {
-                    window: Some(WindowTimes {
-                        t_start: w.t_start,
-                        t_end: w.t_end,
-                        voiced: w.voiced,
-                    }),
-                    ..Prediction::new(&name, w.probs)
-                })?;
+                write(json(&WindowLine {
+                    kind: "window",
+                    file: &name,
+                    t_start: w.t_start,
+                    t_end: w.t_end,
+                    verdict: Verdict::of(Some(w.probs)),
+                    voiced: w.voiced,
+                }))?;
             }
             continue;
         }
-        let Some(probs) = utterance else {
+        if utterance.is_none() {
             log::error!("{}: no feature window to classify", file.display());
             failed += 1;
             continue;
-        };
-        write(Prediction::new(&name, probs))?;
+        }
+        // The judged windows are the ones voiced enough: without any, the file is not speech
+        // (listen reports each of its windows as silence), whatever the most voiced one says.
+        let speech = !windows.is_empty();
+        write(json(&PredictionLine {
+            kind: "prediction",
+            file: &name,
+            verdict: Verdict::of(utterance.filter(|_| speech)),
+            voiced: voiced.mean(),
+        }))?;
     }
     out.flush().context("writing to stdout")?;
     Ok(if failed > 0 {
@@ -104,34 +114,80 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One line of `serd predict`: `{"file","label","confidence","probs"}`, and with `--windows` the
-/// window's `t_start`, `t_end` and `voiced` (as `listen` reports windows).
-#[derive(Serialize)]
-struct Prediction<'a> {
-    file: &'a str,
-    label: Emotion,
-    confidence: f32,
-    probs: Probs,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    window: Option<WindowTimes>,
+/// Mean of the windows' voiced shares.
+#[derive(Default)]
+struct Share {
+    sum: f64,
+    n: u64,
 }
 
+impl Share {
+    fn add(&mut self, voiced: f32) {
+        self.sum += f64::from(voiced);
+        self.n += 1;
+    }
+
+    fn mean(&self) -> f32 {
+        if self.n == 0 {
+            0.0
+        } else {
+            (self.sum / self.n as f64) as f32
+        }
+    }
+}
+
+fn json(line: &impl Serialize) -> String {
+    serde_json::to_string(line).expect("predictions serialise")
+}
+
+/// One line of `serd predict`: `{"type":"prediction","file","label","confidence","probs","voiced"}`.
 #[derive(Serialize)]
-struct WindowTimes {
-    t_start: f64,
-    t_end: f64,
+struct PredictionLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    file: &'a str,
+    #[serde(flatten)]
+    verdict: Verdict,
     voiced: f32,
 }
 
-impl<'a> Prediction<'a> {
-    fn new(file: &'a str, probs: [f32; Emotion::COUNT]) -> Prediction<'a> {
-        let label = argmax(&probs);
-        Prediction {
-            file,
+/// One line of `serd predict --windows`: a window as `listen` reports it,
+/// `{"type":"window","file","t_start","t_end","label","confidence","probs","voiced"}`.
+#[derive(Serialize)]
+struct WindowLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    file: &'a str,
+    t_start: f64,
+    t_end: f64,
+    #[serde(flatten)]
+    verdict: Verdict,
+    voiced: f32,
+}
+
+/// The label, its probability and all of them (rounded as written); all null for no speech.
+#[derive(Serialize)]
+struct Verdict {
+    label: Option<Emotion>,
+    #[serde(serialize_with = "serialize_confidence")]
+    confidence: Option<f32>,
+    probs: Option<Probs>,
+}
+
+impl Verdict {
+    fn of(probs: Option<[f32; Emotion::COUNT]>) -> Verdict {
+        let label = probs.as_ref().map(argmax);
+        Verdict {
             label,
-            confidence: probs[label.index()],
-            probs: Probs(probs),
-            window: None,
+            confidence: probs.zip(label).map(|(p, l)| p[l.index()]),
+            probs: probs.map(Probs),
         }
+    }
+}
+
+fn serialize_confidence<S: serde::Serializer>(p: &Option<f32>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => serialize_prob(p, s),
+        None => s.serialize_none(),
     }
 }

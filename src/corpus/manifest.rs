@@ -97,6 +97,11 @@ pub(super) fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
             source.keep(full, emotion, speaker);
         }
     }
+    // A manifest's labels are its author's: one outside the classes is likely a slip ("angry"),
+    // so it is said, with the classes. (When nothing is left, the error says it instead.)
+    if !source.left_out.is_empty() && !source.items.is_empty() {
+        log::warn!("{}: {}", path.display(), left_out_detail(&source.left_out));
+    }
     Ok(source)
 }
 

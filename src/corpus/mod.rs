@@ -255,7 +255,7 @@ pub fn load(path: &Path) -> Result<Source, CorpusError> {
         if source.left_out.is_empty() {
             String::new()
         } else {
-            format!("; left out by label: {}", format_counts(&source.left_out))
+            format!("; {}", left_out_detail(&source.left_out))
         },
         if source.problems.is_empty() {
             String::new()
@@ -435,10 +435,20 @@ fn format_counts(counts: &BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
+/// The labels left out, and the classes a label must be one of.
+fn left_out_detail(left_out: &BTreeMap<String, usize>) -> String {
+    let classes: Vec<&str> = Emotion::ALL.iter().map(|e| e.name()).collect();
+    format!(
+        "left out by label: {} (a label must be one of {})",
+        format_counts(left_out),
+        classes.join(", ")
+    )
+}
+
 fn empty_detail(left_out: &BTreeMap<String, usize>, problems: &[Skipped]) -> String {
     let mut parts = Vec::new();
     if !left_out.is_empty() {
-        parts.push(format!("left out by label: {}", format_counts(left_out)));
+        parts.push(left_out_detail(left_out));
     }
     if let Some(first) = problems.first() {
         parts.push(format!(

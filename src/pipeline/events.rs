@@ -1,23 +1,29 @@
-//! The event stream's wire format (README; it extends the project's design notes, which live
-//! outside this repository): one JSON object per line.
+//! The event stream's wire format: one JSON object per line. `docs/events.schema.json` is the
+//! contract (schema 1); README ("Output schema and stability") says what may change.
 //!
 //! ```text
-//! {"type":"start","source":"mic:NAME"|"file:PATH","rate_in":48000,"rate":16000,"features":"compare",
-//!  "backend":"wgpu:ADAPTER"|"cpu","model":"DIR","window_s":2.0,"hop_s":1.0,"version":"X.Y.Z"
-//!  [,"serve":"http://ADDR/"]}
-//! {"type":"emotion","t_start":S,"t_end":E,"label":"anger","confidence":0.71,
+//! {"type":"start","time":T,"schema":1,"source":"mic:NAME"|"file:PATH"|"stdin","rate_in":48000,
+//!  "rate":16000,"features":"compare","backend":"wgpu:ADAPTER"|"cpu","model":"DIR","window_s":2.0,
+//!  "hop_s":1.0,"version":"X.Y.Z"[,"serve":"http://ADDR/"]}
+//! {"type":"emotion","time":T,"t_start":S,"t_end":E,"label":"anger","confidence":0.71,
 //!  "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},"voiced":0.83,"latency_ms":4.1}
-//! {"type":"silence","t_start":S,"t_end":E,"voiced":0.05}
-//! {"type":"end","windows":N,"emitted":M,"dropped":D,"audio_s":T,"audio_dropped_s":X}
+//! {"type":"silence","time":T,"t_start":S,"t_end":E,"voiced":0.05}
+//! {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"dropped":D,"audio_s":A,"audio_dropped_s":X}
 //! ```
+//!
+//! `time` is the wall clock (RFC 3339, UTC, milliseconds) when the emitter wrote the event;
+//! `t_start`/`t_end` are seconds of stream audio.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::features::FeatureSet;
-use crate::labels::Emotion;
-use crate::labels::Probs;
+use crate::labels::{serialize_prob, Emotion, Probs};
+
+/// The version of the output format, `schema` in `start`: fields are only added within a
+/// version; removing one or changing its meaning raises it.
+pub const SCHEMA: u32 = 1;
 
 /// One line of the event stream.
 #[derive(Debug, Clone, Serialize)]
@@ -25,17 +31,17 @@ use crate::labels::Probs;
 pub enum Event {
     Start(Start),
     Emotion(EmotionEvent),
-    Silence {
-        t_start: f64,
-        t_end: f64,
-        voiced: f32,
-    },
+    Silence(SilenceEvent),
     End(End),
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Start {
-    /// `mic:NAME` or `file:PATH`.
+    /// Filled in by the emitter ([`Event::stamp`]).
+    pub time: String,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// `mic:NAME`, `file:PATH` or `stdin`.
     pub source: String,
     /// The source's sample rate; `rate` is what openSMILE works at.
     pub rate_in: u32,
@@ -54,9 +60,12 @@ pub struct Start {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EmotionEvent {
+    /// Filled in by the emitter ([`Event::stamp`]).
+    pub time: String,
     pub t_start: f64,
     pub t_end: f64,
     pub label: Emotion,
+    #[serde(serialize_with = "serialize_prob")]
     pub confidence: f32,
     pub probs: Probs,
     pub voiced: f32,
@@ -70,12 +79,37 @@ pub struct EmotionEvent {
     pub delay_s: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// A window with too little voiced speech to be classified.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SilenceEvent {
+    /// Filled in by the emitter ([`Event::stamp`]).
+    pub time: String,
+    pub t_start: f64,
+    pub t_end: f64,
+    pub voiced: f32,
+}
+
+impl SilenceEvent {
+    pub fn new(t_start: f64, t_end: f64, voiced: f32) -> SilenceEvent {
+        SilenceEvent {
+            time: String::new(),
+            t_start,
+            t_end,
+            voiced,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct End {
-    /// Windows openSMILE delivered.
+    /// Filled in by the emitter ([`Event::stamp`]).
+    pub time: String,
+    /// Windows openSMILE delivered: `emitted + silences + dropped`.
     pub windows: u64,
     /// Emotion events written.
     pub emitted: u64,
+    /// Silence events written.
+    pub silences: u64,
     /// Windows dropped because a later stage (a slow stdout reader, say) was behind.
     pub dropped: u64,
     /// Seconds of audio that went through.
@@ -85,6 +119,16 @@ pub struct End {
 }
 
 impl Event {
+    /// Sets the event's `time`.
+    pub fn stamp(&mut self, time: String) {
+        match self {
+            Event::Start(e) => e.time = time,
+            Event::Emotion(e) => e.time = time,
+            Event::Silence(e) => e.time = time,
+            Event::End(e) => e.time = time,
+        }
+    }
+
     /// The JSON line, without its newline.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("events serialise")
@@ -99,11 +143,12 @@ mod tests {
     #[test]
     fn emotion_events_have_the_documented_shape() {
         let e = Event::Emotion(EmotionEvent {
+            time: "2026-12-07T05:12:03.123Z".into(),
             t_start: 1.0,
             t_end: 3.0,
             label: Emotion::Sadness,
             confidence: 0.5,
-            probs: Probs([0.1, 0.1, 0.2, 0.5, 0.1]),
+            probs: Probs([0.1, 0.1, 0.2, 0.5, 0.123_456]),
             voiced: 0.75,
             latency_ms: 4.25,
             arrived: Instant::now(),
@@ -116,6 +161,7 @@ mod tests {
             keys,
             [
                 "type",
+                "time",
                 "t_start",
                 "t_end",
                 "label",
@@ -138,11 +184,14 @@ mod tests {
             ["anger", "surprise", "happiness", "sadness", "neutral"]
         );
         assert_eq!(v["probs"]["sadness"], 0.5);
+        assert_eq!(v["probs"]["neutral"], 0.1235);
     }
 
     #[test]
     fn start_silence_and_end_events() {
         let start = Event::Start(Start {
+            time: String::new(),
+            schema: SCHEMA,
             source: "file:a.wav".into(),
             rate_in: 48_000,
             rate: 16_000,
@@ -158,14 +207,12 @@ mod tests {
         assert_eq!(v["type"], "start");
         assert_eq!(v["features"], "compare");
         assert_eq!(v["rate_in"], 48_000);
-        let silence = Event::Silence {
-            t_start: 0.0,
-            t_end: 2.0,
-            voiced: 0.0,
-        };
+        assert_eq!(v["schema"], 1);
+        let mut silence = Event::Silence(SilenceEvent::new(0.0, 2.0, 0.0));
+        silence.stamp("2026-12-07T05:12:03.123Z".into());
         assert_eq!(
             silence.to_line(),
-            r#"{"type":"silence","t_start":0.0,"t_end":2.0,"voiced":0.0}"#
+            r#"{"type":"silence","time":"2026-12-07T05:12:03.123Z","t_start":0.0,"t_end":2.0,"voiced":0.0}"#
         );
         let end = Event::End(End {
             windows: 3,

@@ -4,6 +4,10 @@
 //! is passed on the moment openSMILE completes it rather than with the next chunk. Each window
 //! carries the arrival time of the input sample at its end, from which the emitter measures
 //! latency.
+//!
+//! A stream that ends before its first window (a clip shorter than the model's window) is kept
+//! in memory and becomes one window of all of it, the functionals over the whole clip: the
+//! verdict `serd predict` gives such a file, rather than none.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -13,7 +17,8 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use super::resample::AudioMsg;
 use super::tap::Counters;
 use super::{Pace, Sent};
-use crate::features::{self, Extractor, Window, SAMPLE_RATE};
+use crate::extract::{Recipe, MIN_SECONDS};
+use crate::features::{self, Extractor, Threads, Window, Windowing, SAMPLE_RATE};
 
 /// Windows on their way to the inference thread.
 #[derive(Debug)]
@@ -65,9 +70,11 @@ impl Arrivals {
     }
 }
 
-/// Runs until the end of the audio stream.
+/// Runs until the end of the audio stream. `recipe` is the model's, which `extractor` was made
+/// with: a stream shorter than its window is judged by its functionals over all of it.
 pub fn run(
     mut extractor: Extractor,
+    recipe: Recipe,
     audio: Receiver<AudioMsg>,
     out: Sender<WindowMsg>,
     pace: Pace,
@@ -81,6 +88,13 @@ pub fn run(
     let mut totals = Totals::default();
     let mut samples = 0u64;
     let mut windows = Vec::new();
+    // The stream's samples while it may still end before its first window; a second more covers
+    // the resampler's and openSMILE's edges.
+    let keep = match recipe.windowing {
+        Windowing::Sliding { window, .. } => ((window + 1.0) * f64::from(SAMPLE_RATE)) as usize,
+        Windowing::Whole => 0,
+    };
+    let mut kept = (keep > 0).then(Vec::new);
     let mut ended = false;
     while !ended {
         let op = select.ready();
@@ -96,6 +110,13 @@ pub fn run(
                 Ok(AudioMsg::Chunk(chunk)) => {
                     arrivals.record(chunk.input_s, chunk.arrived);
                     samples += chunk.samples.len() as u64;
+                    if let Some(start) = &mut kept {
+                        if totals.windows > 0 || start.len() + chunk.samples.len() > keep {
+                            kept = None;
+                        } else {
+                            start.extend_from_slice(&chunk.samples);
+                        }
+                    }
                     extractor.push(&chunk.samples, &mut windows)?;
                 }
                 Ok(AudioMsg::End { dropped_s }) => {
@@ -118,6 +139,15 @@ pub fn run(
         }
     }
     extractor.finish(&mut windows)?;
+    if windows.is_empty() && totals.windows == 0 {
+        if let Some(clip) = kept.filter(|s| s.len() as f64 >= MIN_SECONDS * f64::from(SAMPLE_RATE))
+        {
+            let mut whole = Extractor::new(recipe.set, Windowing::Whole, Threads::One)?
+                .with_front_end(recipe.front);
+            whole.push(&clip, &mut windows)?;
+            whole.finish(&mut windows)?;
+        }
+    }
     deliver(
         &mut windows,
         &mut arrivals,

@@ -6,7 +6,7 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::events::{EmotionEvent, End, Event};
+use super::events::{EmotionEvent, End, Event, SilenceEvent};
 use super::functionals::WindowMsg;
 use super::tap::Counters;
 use super::{Pace, Sent};
@@ -74,6 +74,7 @@ pub fn run(
                 let p = probs.next().expect("one result per voiced window");
                 let label = argmax(&p);
                 Event::Emotion(EmotionEvent {
+                    time: String::new(),
                     t_start: window.t_start,
                     t_end: window.t_end,
                     label,
@@ -85,11 +86,11 @@ pub fn run(
                     delay_s,
                 })
             } else {
-                Event::Silence {
-                    t_start: window.t_start,
-                    t_end: window.t_end,
-                    voiced: window.voiced,
-                }
+                Event::Silence(SilenceEvent::new(
+                    window.t_start,
+                    window.t_end,
+                    window.voiced,
+                ))
             };
             match pace.send(&out, event) {
                 Sent::Delivered => {}
@@ -101,9 +102,10 @@ pub fn run(
     let totals = end.expect("loop ends with the end of stream");
     let _ = out.send(Event::End(End {
         windows: totals.windows,
-        emitted: 0,
         dropped: counters.windows_dropped(),
         audio_s: totals.audio_s,
         audio_dropped_s: totals.audio_dropped_s,
+        // The emitter counts what it writes.
+        ..End::default()
     }));
 }

@@ -164,6 +164,8 @@ pub struct Options {
     pub source: AudioInput,
     pub model: PathBuf,
     pub backend: Backend,
+    /// What stdout carries: JSON Lines, or text for a person.
+    pub format: emit::Format,
     /// A second way out besides stdout (`--serve`).
     pub tap: Option<Arc<dyn Tap>>,
 }
@@ -188,6 +190,7 @@ pub fn run(
     let selected = backend::select(options.backend)?;
     let predictor = Predictor::load(&options.model, selected.device)?;
     let info = predictor.info.clone();
+    let recipe = info.recipe();
     let Windowing::Sliding { window, hop } = info.windowing() else {
         return Err(Error::NoWindow(options.model.clone()));
     };
@@ -204,6 +207,8 @@ pub fn run(
     };
     let pace = if source.live { Pace::Live } else { Pace::Fast };
     let start = Event::Start(Start {
+        time: String::new(),
+        schema: events::SCHEMA,
         source: source.name.clone(),
         rate_in: source.rate,
         rate: SAMPLE_RATE,
@@ -236,7 +241,7 @@ pub fn run(
                 .map_err(|e| e.to_string())?
                 .with_front_end(info.front_end);
             ready();
-            functionals::run(extractor, audio_rx, windows_tx, pace, &counters)
+            functionals::run(extractor, recipe, audio_rx, windows_tx, pace, &counters)
                 .map_err(|e| e.to_string())
         }),
         spawn("serd-infer", Stage::Inference, &status_tx, move |ready| {
@@ -250,16 +255,18 @@ pub fn run(
         }),
     ];
     let emitter_status = status_tx.clone();
+    let format = options.format;
     threads.push(
         std::thread::Builder::new()
             .name("serd-emit".into())
             .spawn(move || {
                 let _ = emitter_status.send(Status::Ready(Stage::Emitter));
-                let msg = match emit::run(events_rx, out, tap.as_deref(), Some(&emit_counters)) {
-                    Ok(end) => Status::Ended(end),
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
-                    Err(e) => Status::Failed(Stage::Emitter, format!("writing events: {e}")),
-                };
+                let msg =
+                    match emit::run(events_rx, out, format, tap.as_deref(), Some(&emit_counters)) {
+                        Ok(end) => Status::Ended(end),
+                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
+                        Err(e) => Status::Failed(Stage::Emitter, format!("writing events: {e}")),
+                    };
                 let _ = emitter_status.send(msg);
             })
             .expect("spawning a thread"),

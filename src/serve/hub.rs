@@ -386,7 +386,7 @@ impl Tap for Hub {
                 state.source = Some(start.source.clone());
             }
             Event::Emotion(_) => state.emotions += 1,
-            Event::Silence { .. } => state.silences += 1,
+            Event::Silence(_) => state.silences += 1,
             Event::End(_) => state.end = Some((seq, line.clone())),
         }
         // Everything after `start` is kept for late clients.
@@ -415,11 +415,7 @@ mod tests {
     use crate::pipeline::events::End;
 
     fn silence(t: f64) -> (Event, String) {
-        let e = Event::Silence {
-            t_start: t,
-            t_end: t + 2.0,
-            voiced: 0.0,
-        };
+        let e = Event::Silence(crate::pipeline::events::SilenceEvent::new(t, t + 2.0, 0.0));
         let line = e.to_line();
         (e, line)
     }
@@ -483,6 +479,8 @@ mod tests {
     fn late_clients_get_start_and_backlog_and_websockets_get_no_levels() {
         let hub = Arc::new(Hub::new("http://x/".into()));
         let start = Event::Start(crate::pipeline::events::Start {
+            time: String::new(),
+            schema: 1,
             source: "file:a.wav".into(),
             rate_in: 16_000,
             rate: 16_000,

@@ -202,6 +202,21 @@ fn help_lists_every_command() {
             help.lines().any(|l| l.trim_start().starts_with(command)),
             "{command}: {help}"
         );
+        // Each command's help lists its own options apart from the global ones.
+        let out = serd(&[command, "--help"]);
+        assert!(out.status.success(), "{command}");
+        let help = text(&out.stdout);
+        let global = help
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("{command}: {help}"));
+        let own = &help[..global];
+        for flag in ["--verbose", "--quiet", "--strict"] {
+            assert!(
+                !own.contains(flag),
+                "{command}: {flag} among its own options"
+            );
+            assert!(help[global..].contains(flag), "{command}: {help}");
+        }
     }
 }
 
@@ -563,4 +578,82 @@ fn whole_file_functionals_of_more_than_30_minutes_are_refused() {
         stderr.contains("long.wav") && stderr.contains("longer than 30 min"),
         "{stderr}"
     );
+}
+
+/// Raw PCM on stdin without `--raw` is not taken for audio it is not; the error names the options
+/// that would read it.
+#[test]
+fn raw_pcm_on_stdin_without_raw_says_how_to_read_it() {
+    use crate::common::serd_stdin;
+    let wav = std::fs::read(fixture("speech_16k.wav")).unwrap();
+    let raw = wav[44..].to_vec();
+    for args in [
+        &["listen", "--backend", "cpu", "--input", "-"][..],
+        &["predict", "--backend", "cpu", "-"][..],
+    ] {
+        let out = serd_stdin(args, raw.clone());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("--raw") && stderr.contains("--rate"),
+            "{stderr}"
+        );
+    }
+    // Named as a file, the same bytes get no such hint: a file's header says what it holds.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.pcm");
+    std::fs::write(&path, &raw).unwrap();
+    let out = serd(&["predict", "--backend", "cpu", path.to_str().unwrap()]);
+    assert!(
+        !text(&out.stderr).contains("--raw"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A manifest's labels outside the five classes are left out, and the message lists the classes:
+/// a warning when other rows remain, the error when none does.
+#[test]
+fn unknown_manifest_labels_are_reported_with_the_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let speech = fixture("speech_16k.wav");
+    let classes = "anger, surprise, happiness, sadness, neutral";
+    let only = dir.path().join("only.csv");
+    std::fs::write(&only, format!("path,label\n{},angry\n", speech.display())).unwrap();
+    let out = serd(&["eval", "--backend", "cpu", "--data", only.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("angry 1") && stderr.contains(classes),
+        "{stderr}"
+    );
+
+    let some = dir.path().join("some.csv");
+    std::fs::write(
+        &some,
+        format!(
+            "path,label\n{},angry\n{},anger\n",
+            speech.display(),
+            fixture("speech_48k.wav").display()
+        ),
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let out = serd(&[
+        "eval",
+        "--backend",
+        "cpu",
+        "--data",
+        some.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("angry 1") && stderr.contains(classes),
+        "{stderr}"
+    );
+    assert_eq!(json_lines(&out.stdout)[0]["left_out"]["angry"], 1);
 }

@@ -75,12 +75,174 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A command's output read as JSON Lines.
+/// A command's stdout read as JSON Lines; every line must be valid against
+/// `docs/events.schema.json`, so that each run of the suite checks the schema against what serd
+/// writes.
 pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     text(out)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .map(|l| {
+            let value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            if let Err(e) = validate(&value) {
+                panic!("not valid against docs/events.schema.json: {e}\n{l}");
+            }
+            value
+        })
         .collect()
+}
+
+/// `docs/events.schema.json`, read once.
+pub fn output_schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.schema.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    })
+}
+
+/// Checks a line of serd's stdout against the output schema.
+pub fn validate(value: &serde_json::Value) -> Result<(), String> {
+    let root = output_schema();
+    check(root, root, value, "$")
+}
+
+/// The subset of JSON Schema (draft 2020-12) the output schema uses: `type`, `const`, `enum`,
+/// `required`, `properties`, `additionalProperties`, `items`, `minimum`, `maximum`, `anyOf` and
+/// local `$ref`s to `#/$defs/NAME`; `description`, `title`, `format` and the like are
+/// annotations. Any other keyword is an error, so the schema never relies on a check this
+/// does not make.
+pub fn check(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    let Some(schema) = schema.as_object() else {
+        return Err(format!("{at}: the schema is not an object"));
+    };
+    for (keyword, rule) in schema {
+        match keyword.as_str() {
+            "$schema" | "$id" | "$defs" | "title" | "description" | "format" => {}
+            "$ref" => {
+                let name = rule
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/$defs/"))
+                    .ok_or_else(|| format!("{at}: unsupported $ref {rule}"))?;
+                let target = root["$defs"]
+                    .get(name)
+                    .ok_or_else(|| format!("{at}: no $defs/{name}"))?;
+                check(root, target, value, at)?;
+            }
+            "anyOf" => {
+                let options = rule.as_array().ok_or("anyOf is not an array")?;
+                let errors: Vec<String> = options
+                    .iter()
+                    .filter_map(|option| check(root, option, value, at).err())
+                    .collect();
+                if errors.len() == options.len() {
+                    return Err(format!(
+                        "{at}: matches none of anyOf: {}",
+                        errors.join("; ")
+                    ));
+                }
+            }
+            "type" => {
+                let types: Vec<&str> = match rule {
+                    Value::String(t) => vec![t.as_str()],
+                    Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                    _ => return Err(format!("{at}: bad type {rule}")),
+                };
+                let is = |t: &str| match t {
+                    "null" => value.is_null(),
+                    "boolean" => value.is_boolean(),
+                    "string" => value.is_string(),
+                    "number" => value.is_number(),
+                    "integer" => {
+                        value.is_i64()
+                            || value.is_u64()
+                            || value.as_f64().is_some_and(|f| f.fract() == 0.0)
+                    }
+                    "array" => value.is_array(),
+                    "object" => value.is_object(),
+                    _ => false,
+                };
+                if !types.iter().any(|t| is(t)) {
+                    return Err(format!("{at}: {value} is not of type {rule}"));
+                }
+            }
+            "const" => {
+                if value != rule {
+                    return Err(format!("{at}: {value} is not {rule}"));
+                }
+            }
+            "enum" => {
+                if !rule
+                    .as_array()
+                    .is_some_and(|options| options.contains(value))
+                {
+                    return Err(format!("{at}: {value} is not one of {rule}"));
+                }
+            }
+            "minimum" | "maximum" => {
+                if let (Some(x), Some(bound)) = (value.as_f64(), rule.as_f64()) {
+                    let within = if keyword == "minimum" {
+                        x >= bound
+                    } else {
+                        x <= bound
+                    };
+                    if !within {
+                        return Err(format!("{at}: {x} is beyond the {keyword} {bound}"));
+                    }
+                }
+            }
+            "required" => {
+                if let Some(object) = value.as_object() {
+                    for name in rule.as_array().into_iter().flatten() {
+                        let name = name.as_str().unwrap_or_default();
+                        if !object.contains_key(name) {
+                            return Err(format!("{at}: lacks {name}"));
+                        }
+                    }
+                }
+            }
+            "properties" => {
+                if let Some(object) = value.as_object() {
+                    for (name, property) in rule.as_object().into_iter().flatten() {
+                        if let Some(v) = object.get(name) {
+                            check(root, property, v, &format!("{at}.{name}"))?;
+                        }
+                    }
+                }
+            }
+            "additionalProperties" => {
+                if let Some(object) = value.as_object() {
+                    let known = schema.get("properties").and_then(Value::as_object);
+                    for (name, v) in object {
+                        if known.is_some_and(|k| k.contains_key(name)) {
+                            continue;
+                        }
+                        match rule {
+                            Value::Bool(false) => {
+                                return Err(format!("{at}: {name} is not in the schema"))
+                            }
+                            Value::Bool(true) => {}
+                            other => check(root, other, v, &format!("{at}.{name}"))?,
+                        }
+                    }
+                }
+            }
+            "items" => {
+                if let Some(items) = value.as_array() {
+                    for (i, v) in items.iter().enumerate() {
+                        check(root, rule, v, &format!("{at}[{i}]"))?;
+                    }
+                }
+            }
+            other => return Err(format!("{at}: the test validator does not know {other}")),
+        }
+    }
+    Ok(())
 }
 
 /// A canonical 44-byte-header PCM WAV file (format 1 or 3), or WAVE_FORMAT_EXTENSIBLE.
