@@ -68,9 +68,13 @@ pub enum FoldError {
     LinearDiverged,
 }
 
-/// Assigns every item a fold in `0..k`. `labels[i]` and `groups[i]` describe item `i`.
+/// Assigns every item a fold in `0..k`. `labels[i]`, `corpora[i]` and `groups[i]` describe item
+/// `i`. Folds are stratified by class within each corpus, so that every fold holds its share of
+/// every corpus: a corpus of few, large speakers (TESS: two speakers of 500 files) then takes a
+/// fold's share of that corpus, not the whole fold.
 pub fn assign(
     labels: &[Emotion],
+    corpora: &[&str],
     groups: &[&str],
     grouping: Grouping,
     k: usize,
@@ -100,20 +104,33 @@ pub fn assign(
             speakers: members.len(),
         });
     }
-    let mut class_totals = [0usize; Emotion::COUNT];
-    labels.iter().for_each(|l| class_totals[l.index()] += 1);
+    // Strata: (corpus, class) pairs, numbered in order of first appearance.
+    let mut names: Vec<(&str, Emotion)> = Vec::new();
+    let stratum: Vec<usize> = labels
+        .iter()
+        .zip(corpora)
+        .map(|(&l, &c)| match names.iter().position(|&n| n == (c, l)) {
+            Some(s) => s,
+            None => {
+                names.push((c, l));
+                names.len() - 1
+            }
+        })
+        .collect();
+    let mut class_totals = vec![0usize; names.len()];
+    stratum.iter().for_each(|&s| class_totals[s] += 1);
 
     let mut order: Vec<(&str, Vec<usize>)> = members.into_iter().collect();
     Rng::new(seed).shuffle(&mut order);
     // Largest groups first (stable: ties keep the shuffled order).
     order.sort_by_key(|(_, items)| std::cmp::Reverse(items.len()));
 
-    let mut fold_counts = vec![[0usize; Emotion::COUNT]; k];
+    let mut fold_counts = vec![vec![0usize; names.len()]; k];
     let mut fold_sizes = vec![0usize; k];
     let mut fold_of = vec![0usize; labels.len()];
     for (_, items) in &order {
-        let mut counts = [0usize; Emotion::COUNT];
-        items.iter().for_each(|&i| counts[labels[i].index()] += 1);
+        let mut counts = vec![0usize; names.len()];
+        items.iter().for_each(|&i| counts[stratum[i]] += 1);
         let best = (0..k)
             .min_by(|&a, &b| {
                 let (ca, cb) = (
@@ -125,8 +142,8 @@ pub fn assign(
                     .then(a.cmp(&b))
             })
             .expect("k >= 2");
-        for c in 0..Emotion::COUNT {
-            fold_counts[best][c] += counts[c];
+        for (total, add) in fold_counts[best].iter_mut().zip(&counts) {
+            *total += add;
         }
         fold_sizes[best] += items.len();
         items.iter().for_each(|&i| fold_of[i] = best);
@@ -134,17 +151,12 @@ pub fn assign(
     Ok(fold_of)
 }
 
-/// Mean over classes of the variance across folds of each fold's share of the class, if the
+/// Sum over strata of the variance across folds of each fold's share of the stratum, if the
 /// group went to `fold`.
-fn imbalance(
-    fold_counts: &[[usize; Emotion::COUNT]],
-    fold: usize,
-    add: &[usize; Emotion::COUNT],
-    totals: &[usize; Emotion::COUNT],
-) -> f64 {
+fn imbalance(fold_counts: &[Vec<usize>], fold: usize, add: &[usize], totals: &[usize]) -> f64 {
     let k = fold_counts.len() as f64;
     let mut sum = 0.0;
-    for c in 0..Emotion::COUNT {
+    for c in 0..totals.len() {
         if totals[c] == 0 {
             continue;
         }
@@ -182,7 +194,8 @@ mod tests {
     fn speakers_never_cross_folds_and_classes_stay_balanced() {
         let (labels, groups) = corpus(12, 4);
         let g: Vec<&str> = groups.iter().map(String::as_str).collect();
-        let folds = assign(&labels, &g, Grouping::Speaker, 5, 7).unwrap();
+        let one = vec!["c"; labels.len()];
+        let folds = assign(&labels, &one, &g, Grouping::Speaker, 5, 7).unwrap();
         let mut fold_of_speaker: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
         for (i, f) in folds.iter().enumerate() {
             fold_of_speaker.entry(g[i]).or_default().insert(*f);
@@ -198,16 +211,43 @@ mod tests {
         assert!(sizes.iter().all(|&s| s == 40 || s == 60), "{sizes:?}");
         assert_eq!(
             folds,
-            assign(&labels, &g, Grouping::Speaker, 5, 7).unwrap(),
+            assign(&labels, &one, &g, Grouping::Speaker, 5, 7).unwrap(),
             "deterministic for a seed"
         );
+    }
+
+    /// A corpus of two large speakers beside one of many small ones: each fold holds its share
+    /// of the many (not two folds of one large speaker each and the many squeezed into three).
+    #[test]
+    fn folds_hold_a_share_of_every_corpus() {
+        let (mut labels, mut groups) = corpus(20, 2);
+        let mut corpora = vec!["many"; labels.len()];
+        for big in ["big0", "big1"] {
+            for e in Emotion::ALL {
+                for _ in 0..50 {
+                    labels.push(e);
+                    groups.push(big.to_string());
+                    corpora.push("two");
+                }
+            }
+        }
+        let g: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let folds = assign(&labels, &corpora, &g, Grouping::Speaker, 5, 3).unwrap();
+        for f in 0..5 {
+            let speakers: BTreeSet<&str> = (0..labels.len())
+                .filter(|&i| folds[i] == f && corpora[i] == "many")
+                .map(|i| g[i])
+                .collect();
+            assert_eq!(speakers.len(), 4, "fold {f}: {speakers:?}");
+        }
     }
 
     #[test]
     fn ungrouped_folds_stratify_by_class() {
         let (labels, groups) = corpus(1, 10);
         let g: Vec<&str> = groups.iter().map(String::as_str).collect();
-        let folds = assign(&labels, &g, Grouping::None, 5, 1).unwrap();
+        let one = vec!["c"; labels.len()];
+        let folds = assign(&labels, &one, &g, Grouping::None, 5, 1).unwrap();
         for f in 0..5 {
             for e in Emotion::ALL {
                 let n = (0..labels.len())
@@ -222,7 +262,8 @@ mod tests {
     fn impossible_fold_requests_are_clear_errors() {
         let (labels, groups) = corpus(1, 2);
         let g: Vec<&str> = groups.iter().map(String::as_str).collect();
-        let err = assign(&labels, &g, Grouping::Speaker, 5, 0).unwrap_err();
+        let one = vec!["c"; labels.len()];
+        let err = assign(&labels, &one, &g, Grouping::Speaker, 5, 0).unwrap_err();
         assert_eq!(
             err,
             FoldError::TooFewSpeakers {
@@ -232,11 +273,11 @@ mod tests {
         );
         assert!(err.to_string().contains("--grouping none"));
         assert_eq!(
-            assign(&labels[..3], &g[..3], Grouping::None, 5, 0).unwrap_err(),
+            assign(&labels[..3], &one[..3], &g[..3], Grouping::None, 5, 0).unwrap_err(),
             FoldError::TooFewItems { folds: 5, items: 3 }
         );
         assert_eq!(
-            assign(&labels, &g, Grouping::None, 1, 0).unwrap_err(),
+            assign(&labels, &one, &g, Grouping::None, 1, 0).unwrap_err(),
             FoldError::FoldCount(1)
         );
     }

@@ -216,9 +216,11 @@ pub struct Assigned {
 /// The fold of every file (stratified by class, grouped as the options say).
 pub fn assign_folds(files: &[Labelled], options: &Options) -> Result<Vec<usize>, folds::FoldError> {
     let labels: Vec<Emotion> = files.iter().map(|f| f.label).collect();
+    let corpora: Vec<&str> = files.iter().map(|f| f.corpus.as_str()).collect();
     let speakers: Vec<&str> = files.iter().map(|f| f.speaker.as_str()).collect();
     folds::assign(
         &labels,
+        &corpora,
         &speakers,
         options.grouping,
         options.folds,
@@ -695,8 +697,10 @@ fn validation_split<'a>(
         Grouping::None => files.len(),
     };
     let parts = groups.clamp(2, 6);
+    let corpora: Vec<&str> = files.iter().map(|f| f.corpus.as_str()).collect();
     let split = folds::assign(
         &labels,
+        &corpora,
         &speakers,
         options.grouping,
         parts,
