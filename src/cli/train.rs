@@ -312,7 +312,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // --cv corpus alone: the held-out corpora's figures and temperatures stand for the model.
     let cv = match (&speaker_cv, &corpus_cv) {
         (Some(cv), _) | (None, Some(cv)) => cv,
-        (None, None) => unreachable!("checked before the features: corpus CV has two corpora"),
+        // Every file of all but one corpus failed (reported above).
+        (None, None) => bail!("--cv corpus: the usable files come from one corpus only"),
     };
 
     let skipped_json = dataset::skipped_report(&dataset, &skipped);
