@@ -44,13 +44,7 @@ pub struct Staged {
 impl Staged {
     /// Creates the empty staging folder, a hidden sibling of `target`.
     pub fn new(target: &Path) -> io::Result<Staged> {
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = target
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a folder name"))?;
+        let (parent, name) = parent_and_name(target)?;
         fs::create_dir_all(&parent)?;
         let prefix = staging_prefix(name);
         remove_abandoned(&parent, &prefix);
@@ -111,12 +105,8 @@ fn remove_old(old: &Path, target: &Path) {
     }
 }
 
-/// Checks, before long work, that a folder can be put at `target` the way [`Staged`] will put
-/// it: its parent exists or can be created, and takes new entries (a folder is created in it and
-/// removed again: the one test that permissions, read-only mounts and ACLs all answer). `train`
-/// calls it on `--out` before the cross-validation, so that a folder it cannot write is an error
-/// at once, not after hours.
-pub fn check_writable_parent(target: &Path) -> io::Result<()> {
+/// The folder `target` goes into (`.` for a bare name) and its name.
+fn parent_and_name(target: &Path) -> io::Result<(PathBuf, &std::ffi::OsStr)> {
     let parent = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -124,6 +114,16 @@ pub fn check_writable_parent(target: &Path) -> io::Result<()> {
     let name = target
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a folder name"))?;
+    Ok((parent, name))
+}
+
+/// Checks, before long work, that a folder can be put at `target` the way [`Staged`] will put
+/// it: its parent exists or can be created, and takes new entries (a folder is created in it and
+/// removed again: the one test that permissions, read-only mounts and ACLs all answer). `train`
+/// calls it on `--out` before the cross-validation, so that a folder it cannot write is an error
+/// at once, not after hours.
+pub fn check_writable_parent(target: &Path) -> io::Result<()> {
+    let (parent, name) = parent_and_name(target)?;
     let fail = |what: &str, e: io::Error| {
         io::Error::new(e.kind(), format!("{what} {}: {e}", parent.display()))
     };

@@ -38,16 +38,21 @@ pub fn serd_full(args: &[&str], full_stdout: bool, full_stderr: bool) -> Output 
     command.output().expect("run serd")
 }
 
-/// Runs `serd` with `input` on its stdin (written by a thread, as a pipe delivers it).
-pub fn serd_stdin(args: &[&str], input: Vec<u8>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_serd"))
+/// Starts `serd ARGS` with stdin, stdout and stderr all pipes.
+pub fn spawn_piped(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_serd"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run serd");
+        .expect("run serd")
+}
+
+/// Runs `serd` with `input` on its stdin (written by a thread, as a pipe delivers it).
+pub fn serd_stdin(args: &[&str], input: Vec<u8>) -> Output {
+    use std::io::Write;
+    let mut child = spawn_piped(args);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         for chunk in input.chunks(3000) {

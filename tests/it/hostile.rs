@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{
-    fixture, json_lines, lines_of, serd, serd_stdin, signal, text, tone, wait_at_most, Wav,
+    fixture, json_lines, lines_of, serd, serd_stdin, signal, spawn_piped, text, tone, wait_at_most,
+    Wav,
 };
 
 /// A generous bound on a stop that takes under a second.
@@ -134,14 +135,11 @@ fn a_condition_that_overflows_is_reported_not_a_crash() {
 
 /// `serd listen` with stdin as a pipe kept open by the test.
 fn listen_on_stdin(args: &[&str]) -> (Child, ChildStdin) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_serd"))
-        .args(["listen", "--input", "-", "--backend", "cpu"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run serd");
+    let all: Vec<&str> = ["listen", "--input", "-", "--backend", "cpu"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let mut child = spawn_piped(&all);
     let stdin = child.stdin.take().unwrap();
     (child, stdin)
 }
