@@ -49,10 +49,11 @@ pub struct TrainArgs {
     /// Feature set.
     #[arg(long = "features", value_parser = super::choice::<FeatureSet>(), default_value = "egemaps")]
     set: FeatureSet,
-    /// Window length in seconds, or "whole" for one vector per file.
-    #[arg(long, default_value = "whole", value_parser = super::parse_window, allow_negative_numbers = true)]
+    /// Window length in seconds, or "whole" for one vector per file. A whole-file model serves
+    /// predict and eval; listen needs a model of windows, as the default (the bundled recipe's) is.
+    #[arg(long, default_value = "2", value_parser = super::parse_window, allow_negative_numbers = true)]
     window: WindowArg,
-    /// Hop between windows in seconds (default: the window length).
+    /// Hop between windows in seconds (default: half the window, in openSMILE's 10 ms frames).
     #[arg(long, allow_negative_numbers = true)]
     hop: Option<f64>,
     /// Windows with a smaller share of voiced frames are not used (nor classified later).
@@ -224,6 +225,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // A folder the new model cannot be written beside fails now, not after the training.
     serd::files::check_writable_parent(&args.out)?;
     let options = options(&args)?;
+    if matches!(args.window, WindowArg::Whole) {
+        log::warn!(
+            "--window whole: the model will classify whole files (predict, eval); listen needs \
+             a model of windows (--window SECONDS)"
+        );
+    }
     let tests = super::conditions(&args.test_conditions, "--test-condition")?;
     let dataset = corpus::load_all(&args.data)?;
     describe(&dataset, args.grouping);
@@ -415,11 +422,11 @@ fn final_model(
     let all: Vec<&Labelled> = files.iter().collect();
     let progress = dataset::bar(
         (options.members + options.linear.members) as u64,
-        "final model, member",
+        "final model, members trained",
     );
     let (mut predictor, log) = train::train_one(&all, options, device, &mut |e: Epoch| {
         progress.set_position(e.member as u64);
-        progress.set_message(e.describe());
+        progress.set_message(member_progress(&e));
     })?;
     progress.finish_and_clear();
     predictor.set_temperatures(cv.calibration.temperature, cv.calibration.file_temperature);
@@ -544,7 +551,13 @@ fn options(args: &TrainArgs) -> anyhow::Result<Options> {
             args.min_voiced
         );
     }
-    let windowing = windowing(args.window, args.hop)?;
+    // Half the window by default: every moment of speech is in two windows, as in the bundled
+    // model, and listen reports every hop.
+    let hop = args.hop.or(match args.window {
+        WindowArg::Seconds(w) => Some((w * 50.0).round().max(1.0) / 100.0),
+        WindowArg::Whole => None,
+    });
+    let windowing = windowing(args.window, hop)?;
     let front = FrontEnd {
         floor_dbfs: args.floor,
         ..FrontEnd::DEFAULT
@@ -757,14 +770,14 @@ fn cross_validate(
         device,
         &mut |fold, e: Epoch| {
             progress.set_position(fold as u64);
-            progress.set_message(format!(
-                "member {}/{}: {}",
-                e.member + 1,
-                e.members,
-                e.describe()
-            ));
+            progress.set_message(member_progress(&e));
         },
     )?;
     progress.finish_and_clear();
     Ok(cv)
+}
+
+/// The member in training (counted from 1) and its epoch, for a progress bar's message.
+fn member_progress(e: &Epoch) -> String {
+    format!("member {}/{}: {}", e.member + 1, e.members, e.describe())
 }

@@ -107,12 +107,23 @@ fn train_eval_predict_on_a_separable_corpus() {
             "60",
             "--backend",
             "cpu",
+            "--window",
+            "whole",
         ];
         args.extend_from_slice(extra);
         serd(&args)
     };
     let out = train(&[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Said as the run starts, before the first fold.
+    let stderr = text(&out.stderr);
+    let warned = stderr
+        .find("listen needs a model of windows")
+        .expect(&stderr);
+    assert!(
+        stderr.find("fold").is_none_or(|fold| warned < fold),
+        "{stderr}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         report["n"], 60,
@@ -310,10 +321,11 @@ fn files_without_a_speaker_are_not_called_speaker_independent() {
     );
 }
 
-/// A model of 2 s windows still judges recordings shorter than that (the corpus's are 1.2 s), by
-/// the functionals of all of each: in training, in eval and in predict.
+/// `train`'s defaults make a model of 2 s windows every 1 s, which `listen` takes; and such a
+/// model still judges recordings shorter than a window (the corpus's are 1.2 s), by the
+/// functionals of all of each: in training, in eval, in predict and in listen.
 #[test]
-fn recordings_shorter_than_a_window_are_judged_whole() {
+fn default_windows_serve_listen_and_short_recordings_are_judged_whole() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = corpus(dir.path());
     let model = dir.path().join("model");
@@ -333,12 +345,14 @@ fn recordings_shorter_than_a_window_are_judged_whole() {
         "60",
         "--backend",
         "cpu",
-        "--window",
-        "2",
-        "--hop",
-        "1",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("--window whole"));
+    let info = model_json(&model, "model.json");
+    assert_eq!(
+        (info["window_s"].as_f64(), info["hop_s"].as_f64()),
+        (Some(2.0), Some(1.0))
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["n"], 60, "no file left out as short: {report}");
     assert!(report["uar"].as_f64().unwrap() > 0.8, "{report}");
@@ -352,6 +366,20 @@ fn recordings_shorter_than_a_window_are_judged_whole() {
         lines[0]
     );
     assert_eq!(lines[0]["label"], "sadness");
+    let listened = serd(&[
+        "listen",
+        "--backend",
+        "cpu",
+        "--model",
+        o,
+        "--input",
+        sad.to_str().unwrap(),
+    ]);
+    assert!(listened.status.success(), "{}", text(&listened.stderr));
+    let events = json_lines(&listened.stdout);
+    let verdicts: Vec<_> = events.iter().filter(|e| e["type"] == "emotion").collect();
+    assert_eq!(verdicts.len(), 1, "{events:?}");
+    assert_eq!(verdicts[0]["label"], "sadness");
 }
 
 /// The wgpu backend (a GPU, or Mesa's lavapipe on CPU-only machines: CI installs it) gives the
@@ -378,6 +406,8 @@ fn wgpu_and_cpu_backends_agree() {
         "cpu",
         "--cache",
         cache.to_str().unwrap(),
+        "--window",
+        "whole",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let files: Vec<String> = ["s0_anger_0.wav", "s1_sadness_2.wav", "s3_surprise_1.wav"]
@@ -480,6 +510,8 @@ fn bad_training_requests_are_clear_errors() {
             c,
             "--backend",
             "cpu",
+            "--window",
+            "whole",
         ];
         args.extend_from_slice(extra);
         one_line_status(&args, needle, status);
@@ -1072,10 +1104,19 @@ fn small_training(data: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Vec<
     args.extend(["--out".to_string(), out.display().to_string()]);
     args.extend(["--cache".to_string(), cache.display().to_string()]);
     args.extend(
-        ["--folds", "2", "--epochs", "30", "--backend", "cpu"]
-            .iter()
-            .chain(extra)
-            .map(|a| a.to_string()),
+        [
+            "--folds",
+            "2",
+            "--epochs",
+            "30",
+            "--backend",
+            "cpu",
+            "--window",
+            "whole",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string()),
     );
     args
 }
