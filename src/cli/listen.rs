@@ -128,18 +128,55 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// List audio input devices: index, name, id and supported configurations; `*` marks the
-/// default. `serd listen --device` takes the index or part of the name or id.
+/// default. `serd listen --device` takes the index or part of the name or id. Devices that offer
+/// no input configuration (ALSA plugins that cannot capture) are left out unless --all.
 #[derive(Args)]
-pub struct DevicesArgs {}
+pub struct DevicesArgs {
+    /// Also list the devices that offer no input configuration.
+    #[arg(long)]
+    all: bool,
+    /// "text" for a person, or "json": one JSON object per device and line (type "device":
+    /// index, name, id, default, configs with min/max rate and channels and sample formats).
+    #[arg(long, value_enum, default_value_t = DevicesFormat::Text)]
+    format: DevicesFormat,
+}
 
-pub fn devices(_: DevicesArgs) -> anyhow::Result<ExitCode> {
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DevicesFormat {
+    Text,
+    Json,
+}
+
+pub fn devices(args: DevicesArgs) -> anyhow::Result<ExitCode> {
     use std::io::Write;
-    let devices = mic::devices()?;
+    let (devices, unusable): (Vec<_>, Vec<_>) = mic::devices()?
+        .into_iter()
+        .partition(|d| args.all || !d.configs.is_empty());
     let mut out = std::io::stdout().lock();
     if devices.is_empty() {
         log::warn!("no audio input device found");
     }
+    if !unusable.is_empty() {
+        log::info!(
+            "{} devices that offer no input configuration are not listed (--all lists them)",
+            unusable.len()
+        );
+    }
     for d in devices {
+        if args.format == DevicesFormat::Json {
+            #[derive(serde::Serialize)]
+            struct Line<'a> {
+                r#type: &'static str,
+                #[serde(flatten)]
+                device: &'a mic::DeviceInfo,
+            }
+            let line = Line {
+                r#type: "device",
+                device: &d,
+            };
+            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            continue;
+        }
         let mark = if d.default { '*' } else { ' ' };
         writeln!(out, "{mark} {:>2}  {}  ({})", d.index, d.name, d.id)?;
         if d.configs.is_empty() {

@@ -39,15 +39,45 @@ pub enum MicError {
 }
 
 /// An input device as `serd devices` shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct DeviceInfo {
     pub index: usize,
     pub name: String,
     /// cpal's id, such as `alsa:default`.
     pub id: String,
     pub default: bool,
-    /// Supported configurations: channels, rate range, sample format.
-    pub configs: Vec<String>,
+    /// Supported configurations, one per rate range (none: it cannot capture).
+    pub configs: Vec<ConfigRange>,
+}
+
+/// The configurations a device offers over one rate range.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConfigRange {
+    pub min_rate: u32,
+    pub max_rate: u32,
+    pub min_channels: u16,
+    pub max_channels: u16,
+    /// Sample formats, as cpal names them (`i16`, `f32`, ...).
+    pub formats: Vec<String>,
+}
+
+impl std::fmt::Display for ConfigRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let range = |lo: u32, hi: u32| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        };
+        write!(
+            f,
+            "{} Hz, {} channels, {}",
+            range(self.min_rate, self.max_rate),
+            range(self.min_channels.into(), self.max_channels.into()),
+            self.formats.join(" ")
+        )
+    }
 }
 
 fn name_of(device: &cpal::Device) -> String {
@@ -91,41 +121,33 @@ fn list() -> Result<Vec<DeviceInfo>, MicError> {
         .collect())
 }
 
-/// Supported configurations, one line per rate range: channel range and sample formats.
-fn summarise(configs: impl Iterator<Item = cpal::SupportedStreamConfigRange>) -> Vec<String> {
-    // (rate range, channel range, formats)
-    type Line = ((u32, u32), (u16, u16), Vec<String>);
-    let mut lines: Vec<Line> = Vec::new();
+/// Supported configurations merged by rate range: channel range and sample formats.
+fn summarise(configs: impl Iterator<Item = cpal::SupportedStreamConfigRange>) -> Vec<ConfigRange> {
+    let mut ranges: Vec<ConfigRange> = Vec::new();
     for c in configs {
-        let rates = (c.min_sample_rate(), c.max_sample_rate());
+        let (min_rate, max_rate) = (c.min_sample_rate(), c.max_sample_rate());
         let format = c.sample_format().to_string();
-        match lines.iter_mut().find(|(r, _, _)| *r == rates) {
-            Some((_, channels, formats)) => {
-                channels.0 = channels.0.min(c.channels());
-                channels.1 = channels.1.max(c.channels());
-                if !formats.contains(&format) {
-                    formats.push(format);
+        match ranges
+            .iter_mut()
+            .find(|r| (r.min_rate, r.max_rate) == (min_rate, max_rate))
+        {
+            Some(r) => {
+                r.min_channels = r.min_channels.min(c.channels());
+                r.max_channels = r.max_channels.max(c.channels());
+                if !r.formats.contains(&format) {
+                    r.formats.push(format);
                 }
             }
-            None => lines.push((rates, (c.channels(), c.channels()), vec![format])),
+            None => ranges.push(ConfigRange {
+                min_rate,
+                max_rate,
+                min_channels: c.channels(),
+                max_channels: c.channels(),
+                formats: vec![format],
+            }),
         }
     }
-    lines
-        .into_iter()
-        .map(|((lo, hi), (cmin, cmax), formats)| {
-            let rates = if lo == hi {
-                format!("{lo} Hz")
-            } else {
-                format!("{lo}-{hi} Hz")
-            };
-            let channels = if cmin == cmax {
-                format!("{cmin}")
-            } else {
-                format!("{cmin}-{cmax}")
-            };
-            format!("{rates}, {channels} channels, {}", formats.join(" "))
-        })
-        .collect()
+    ranges
 }
 
 /// The device `selector` names: an index in [`devices`], or text contained in a name or id;

@@ -602,6 +602,34 @@ fn a_virtual_microphone_is_heard_like_the_file() {
         .position(|r| r.starts_with('*'))
         .unwrap_or_else(|| panic!("no default marked: {listing}"));
     assert!(rows[default + 1].contains(" Hz, "), "{listing}");
+    // As JSON Lines (each checked against the schema): the same devices, every one able to
+    // capture; --all adds those that cannot, if any.
+    let json = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_serd"));
+        command.args(["devices", "--format", "json"]).args(extra);
+        pulse.env(&mut command);
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        json_lines(&out.stdout)
+    };
+    let listed = json(&[]);
+    let names = |devices: &[Value]| -> Vec<String> {
+        devices
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        listed.len(),
+        rows.iter().filter(|r| !r.starts_with("    ")).count()
+    );
+    assert!(listed
+        .iter()
+        .all(|d| !d["configs"].as_array().unwrap().is_empty()));
+    assert_eq!(listed.iter().filter(|d| d["default"] == true).count(), 1);
+    let all = json(&["--all"]);
+    assert!(names(&listed).iter().all(|n| names(&all).contains(n)));
+    assert!(all.len() >= listed.len());
     let file = two_tones(pulse.dir.path());
     let replay = listen(&["--input", file.to_str().unwrap(), "--backend", "cpu"]);
     let expected = interior_runs(&replay);
