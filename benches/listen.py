@@ -3,6 +3,7 @@
 
     pip install numpy soundfile && cargo build --release
     python3 benches/listen.py [--corpus ../shared/corpora/ravdess] [--minutes 3] [--soak-minutes 60]
+                              [--serd BINARY [--serd BINARY]]
 
 Input: RAVDESS recordings (real speech with pauses, 48 kHz FLAC in ../shared) concatenated into
 one file; 16 and 48 kHz copies (linear interpolation: the content does not matter here, the rate
@@ -103,11 +104,12 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
-def realtime(path, backend, extra=(), on_start=None, on_line=None):
-    """One real-time replay; `extra` arguments for serd, `on_start(event)` when the stream starts
-    and `on_line(event, wall_s)` for each stdout line (wall_s: time.time() at its arrival)."""
+def realtime(path, backend, extra=(), on_start=None, on_line=None, serd=SERD):
+    """One real-time replay by the binary `serd`; `extra` arguments for it, `on_start(event)` when
+    the stream starts and `on_line(event, wall_s)` for each stdout line (wall_s: time.time() at
+    its arrival)."""
     proc = subprocess.Popen(
-        [SERD, "-vv", "listen", "--realtime", "--backend", backend, *extra, "--input", path],
+        [serd, "-vv", "listen", "--realtime", "--backend", backend, *extra, "--input", path],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     delays = {}
 
@@ -199,17 +201,24 @@ def main():
     ap.add_argument("--soak-minutes", type=float, default=60)
     ap.add_argument("--backends", default="cpu,wgpu")
     ap.add_argument("--skip-realtime", action="store_true")
+    ap.add_argument("--serd", action="append", metavar="BINARY",
+                    help="serd binary to replay with (repeat to compare builds side by side, "
+                         "interleaved; default: the release build)")
     args = ap.parse_args()
+    binaries = args.serd or [SERD]
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         if not args.skip_realtime:
             for rate in (16000, 48000):
                 path = make_input(args.corpus, args.minutes * 60, os.path.join(tmp, f"rt{rate}.wav"), rate)
                 for backend in args.backends.split(","):
-                    r = realtime(path, backend)
-                    key = f"realtime {backend} {rate // 1000}k"
-                    results[key] = r
-                    print(key, json.dumps(r), flush=True)
+                    for serd in binaries:
+                        r = realtime(path, backend, serd=serd)
+                        key = f"realtime {backend} {rate // 1000}k"
+                        if len(binaries) > 1:
+                            key += f" {serd}"
+                        results[key] = r
+                        print(key, json.dumps(r), flush=True)
         if args.soak_minutes > 0:
             path = make_input(args.corpus, args.soak_minutes * 60, os.path.join(tmp, "soak.wav"), 48000)
             r = soak(path)

@@ -93,8 +93,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
 
 /// Bumped whenever what serd stores for a file changes between releases of the same version
 /// (2: a file shorter than one window gets one whole-file window, not none; 3: front end and
-/// simulated conditions in the key; 4: samples that are not numbers are read as silence).
-const REVISION: u32 = 4;
+/// simulated conditions in the key; 4: samples that are not numbers are read as silence; 5: the
+/// resampler's 10 ms chunks).
+const REVISION: u32 = 5;
 
 /// FNV-1a over the file and the extraction parameters: recipe, and the condition with its seed
 /// and babble sources (by path: the corpus files, which do not change under a training run).
