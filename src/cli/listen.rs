@@ -24,12 +24,17 @@ use serd::serve::{self, Server};
 ///    "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},
 ///    "voiced":0.83,"latency_ms":143.2}
 ///   {"type":"silence","time":T,"t_start":S,"t_end":E,"voiced":0.05}
-///   {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"dropped":D,"audio_s":A,
-///    "audio_dropped_s":X}
+///   {"type":"utterance","time":T,"t_start":S,"t_end":E,"windows":W,"label":"anger",
+///    "confidence":0.64,"probs":{..}}
+///   {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"utterances":U,"dropped":D,
+///    "audio_s":A,"audio_dropped_s":X}
 ///
 /// time is the wall clock (RFC 3339, UTC, milliseconds) when the event was written; t_start and
 /// t_end are seconds of stream audio. source is mic:NAME, file:PATH or stdin. Windows with too
 /// little voiced speech are reported as silence; a file shorter than one window is one window.
+/// An utterance is a run of emotion windows up to a silence window or the end of the stream; its
+/// event follows the silence that ended it, with the verdict `serd predict` would give a file of
+/// those windows (README, "Utterances").
 /// docs/events.schema.json is the contract (schema 1). --format text prints one readable line per
 /// event instead.
 ///
