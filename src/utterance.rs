@@ -95,9 +95,9 @@ impl Segmenter {
         self.open.take()
     }
 
-    /// The end of the stream: the utterance in progress, if any, has ended.
+    /// The end of the stream: the utterance in progress, if any, has ended, as at a pause.
     pub fn finish(&mut self) -> Option<Stretch> {
-        self.open.take()
+        self.pause()
     }
 }
 
