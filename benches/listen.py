@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -141,6 +142,9 @@ def realtime(path, backend, extra=(), on_start=None, on_line=None, serd=SERD):
             cpu = proc_cpu_s(proc.pid) - cpu0
             wall = time.monotonic() - wall0
             hwm = proc_status_kb(proc.pid, "VmHWM")
+    if "--serve" in extra:
+        # A replayed file leaves the server up until a signal.
+        proc.send_signal(signal.SIGINT)
     proc.wait()
     t.join()
     # The last window completes at the end of input (a flush), not by the algorithmic delay.

@@ -118,16 +118,19 @@ impl Predictor {
         self.info.file_temperature = file;
     }
 
-    /// A file's prediction: the mean probabilities of its usable windows, calibrated.
+    /// A file's prediction: the [`Predictor::verdict`] of its usable windows.
     pub fn utterance(&self, windows: &[Window]) -> Option<[f32; Emotion::COUNT]> {
-        let mean = mean_probs(&self.classify(&usable(windows, self.info.min_voiced)));
-        mean.map(|m| self.file_level(m))
+        self.verdict(&self.classify(&usable(windows, self.info.min_voiced)))
     }
 
-    /// The file temperature applied to a mean of window probabilities.
-    fn file_level(&self, mut mean: [f32; Emotion::COUNT]) -> [f32; Emotion::COUNT] {
-        calibration::apply(&mut mean, self.info.file_temperature);
-        mean
+    /// The verdict of a stretch of classified windows (a file in `predict` and `eval`, an
+    /// utterance in `listen`): the mean of their probabilities, calibrated with the file
+    /// temperature. `None` without any window.
+    pub fn verdict(&self, probs: &[[f32; Emotion::COUNT]]) -> Option<[f32; Emotion::COUNT]> {
+        mean_probs(probs).map(|mut mean| {
+            calibration::apply(&mut mean, self.info.file_temperature);
+            mean
+        })
     }
 
     /// Judges a file's windows as they come, keeping only their probabilities: what
@@ -139,6 +142,8 @@ impl Predictor {
             batch: Vec::new(),
             judged: Vec::new(),
             fallback: None,
+            pauses: Vec::new(),
+            paused: false,
         }
     }
 }
@@ -150,6 +155,9 @@ pub struct Judged {
     pub t_end: f64,
     pub voiced: f32,
     pub probs: [f32; Emotion::COUNT],
+    /// A window with too little voiced speech came between this one and the judged window
+    /// before it (`listen` wrote a `silence` event there): an utterance ended.
+    pub after_pause: bool,
 }
 
 /// Windows judged as they come ([`Predictor::judge`]).
@@ -160,6 +168,11 @@ pub struct Judge<'a> {
     judged: Vec<Judged>,
     /// The most voiced window so far, while no window is voiced enough ([`usable`]'s fallback).
     fallback: Option<Window>,
+    /// Whether a window with too little voiced speech came since the last voiced one, for each
+    /// window of `batch`.
+    pauses: Vec<bool>,
+    /// A window with too little voiced speech came since the last voiced one.
+    paused: bool,
 }
 
 impl Judge<'_> {
@@ -169,10 +182,14 @@ impl Judge<'_> {
         if window.is_voiced(self.predictor.info.min_voiced) {
             self.fallback = None;
             self.batch.push(window);
+            self.pauses.push(std::mem::take(&mut self.paused));
             if self.batch.len() >= Self::BATCH {
                 self.flush();
             }
-        } else if self.judged.is_empty()
+            return;
+        }
+        self.paused = true;
+        if self.judged.is_empty()
             && self.batch.is_empty()
             && self
                 .fallback
@@ -186,24 +203,31 @@ impl Judge<'_> {
     fn flush(&mut self) {
         let windows: Vec<&Window> = self.batch.iter().collect();
         let probs = self.predictor.classify(&windows);
+        let pauses = self.pauses.drain(..);
         self.judged
-            .extend(self.batch.drain(..).zip(probs).map(|(w, probs)| Judged {
-                t_start: w.t_start,
-                t_end: w.t_end,
-                voiced: w.voiced,
-                probs,
-            }));
+            .extend(self.batch.drain(..).zip(probs).zip(pauses).map(
+                |((w, probs), after_pause)| Judged {
+                    t_start: w.t_start,
+                    t_end: w.t_end,
+                    voiced: w.voiced,
+                    probs,
+                    after_pause,
+                },
+            ));
     }
 
     /// The voiced windows, judged, in order; and the file's prediction (their mean, or when no
     /// window was voiced enough, its most voiced window's; `None` without any window).
     pub fn finish(mut self) -> (Vec<Judged>, Option<[f32; Emotion::COUNT]>) {
         self.flush();
-        let mean = if self.judged.is_empty() {
-            self.fallback.map(|w| self.predictor.classify(&[&w])[0])
+        let probs = if self.judged.is_empty() {
+            self.fallback
+                .map(|w| self.predictor.classify(&[&w]))
+                .unwrap_or_default()
         } else {
-            mean_probs(&self.judged.iter().map(|j| j.probs).collect::<Vec<_>>())
+            self.judged.iter().map(|j| j.probs).collect()
         };
-        (self.judged, mean.map(|m| self.predictor.file_level(m)))
+        let verdict = self.predictor.verdict(&probs);
+        (self.judged, verdict)
     }
 }

@@ -5,6 +5,7 @@
 //! - [`serve`] → [`pipeline`] (`serd listen`: capture, resampling, functionals, inference, events);
 //! - [`train`] → [`dataset`] (corpora → cached features, clean and under simulated conditions),
 //!   [`folds`], [`metrics`]; [`plot`] (the PNG figures) → [`metrics`], [`calibration`];
+//! - [`pipeline`] → [`utterance`] (stretches of speech, judged as a file is) → [`inference`];
 //! - [`pipeline`], [`train`] → [`inference`] (windows → probabilities, a file's verdict) →
 //!   [`model_dir`] (model directories) → [`model`], [`scaler`], [`calibration`];
 //! - [`dataset`] → [`cache`], [`corpus`], [`conditions`]; [`model_dir`], [`cache`] → [`extract`]
@@ -49,3 +50,4 @@ pub mod rng;
 pub mod scaler;
 pub mod serve;
 pub mod train;
+pub mod utterance;

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,8 @@ def main():
         start = json.loads(serd.stdout.readline())
         call("browsingContext.navigate", {"context": context, "url": start["serve"], "wait": "complete"})
         events = [json.loads(line) for line in serd.stdout]
+        # stdout ends after the end event; the server stays up until a signal.
+        serd.send_signal(signal.SIGINT)
         if serd.wait() != 0:
             sys.exit(f"serd exited with {serd.returncode}")
         windows = [e for e in events if e["type"] in ("emotion", "silence")]

@@ -24,12 +24,17 @@ use serd::serve::{self, Server};
 ///    "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},
 ///    "voiced":0.83,"latency_ms":143.2}
 ///   {"type":"silence","time":T,"t_start":S,"t_end":E,"voiced":0.05}
-///   {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"dropped":D,"audio_s":A,
-///    "audio_dropped_s":X}
+///   {"type":"utterance","time":T,"t_start":S,"t_end":E,"windows":W,"label":"anger",
+///    "confidence":0.64,"probs":{..}}
+///   {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"utterances":U,"dropped":D,
+///    "audio_s":A,"audio_dropped_s":X}
 ///
 /// time is the wall clock (RFC 3339, UTC, milliseconds) when the event was written; t_start and
 /// t_end are seconds of stream audio. source is mic:NAME, file:PATH or stdin. Windows with too
 /// little voiced speech are reported as silence; a file shorter than one window is one window.
+/// An utterance is a run of emotion windows up to a silence window or the end of the stream; its
+/// event follows the silence that ended it, with the verdict `serd predict` would give a file of
+/// those windows (README, "Utterances").
 /// docs/events.schema.json is the contract (schema 1). --format text prints one readable line per
 /// event instead.
 ///
@@ -41,8 +46,11 @@ use serd::serve::{self, Server};
 /// /, Server-Sent Events at /events (plus the input level as "level" events), a WebSocket at /ws
 /// and /health (README: "Three ways out"). stdout is unchanged, apart from a "serve" field in
 /// "start" naming the address. A slow client loses events (counted in /health); it never slows
-/// the chain. There is no authentication: serd answers requests addressed to an IP address or
-/// localhost only, and binding to another address than loopback is for networks you trust.
+/// the chain. When a file given to --input ends, stdout gets its "end" event and is closed, and
+/// serd goes on serving the page (the replay's last 300 events) and /health until Ctrl-C, SIGTERM
+/// or SIGHUP; it then exits with 0 (a stream on stdin, --input -, ends serd when it ends). There
+/// is no authentication: serd answers requests addressed to an IP address or localhost only, and
+/// binding to another address than loopback is for networks you trust.
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct ListenArgs {
@@ -81,6 +89,8 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     // First of all: a stop asked for while the model is unpacked or the source opened is heard.
     let stop = pipeline::stop_on_signals()?;
     args.stdin.apply(args.input.as_slice())?;
+    // A file replayed with --serve: the page stays up after the file ends, until a stop.
+    let linger = args.serve.is_some() && args.input.as_ref().is_some_and(|p| p.as_os_str() != "-");
     let source = match args.input {
         Some(path) => AudioInput::File {
             path,
@@ -109,6 +119,19 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
         tap: server.as_ref().map(|s| s.hub() as std::sync::Arc<dyn Tap>),
     };
     let outcome = pipeline::run(&options, std::io::stdout(), &stop);
+    if let (Some(server), Ok(o), true) = (&server, &outcome, linger) {
+        // The file ended: the page and /health stay until a stop is asked for.
+        if o.end.is_some() && !o.stopped && !o.closed {
+            close_stdout();
+            if log::log_enabled!(log::Level::Warn) {
+                eprintln!(
+                    "serd: the input ended; still serving http://{}/ until Ctrl-C (SIGINT) or SIGTERM",
+                    server.local_addr()
+                );
+            }
+            let _ = stop.recv();
+        }
+    }
     if let Some(server) = server {
         server.stop();
     }
@@ -125,6 +148,21 @@ pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ends stdout for its reader, which sees the end of the stream after the `end` event, while serd
+/// goes on serving: stdout is pointed at /dev/null.
+fn close_stdout() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    match std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        Ok(null) => {
+            if let Err(e) = rustix::stdio::dup2_stdout(&null) {
+                log::debug!("closing stdout: {e}");
+            }
+        }
+        Err(e) => log::debug!("closing stdout: /dev/null: {e}"),
+    }
 }
 
 /// List audio input devices: index, name, id and supported configurations; `*` marks the

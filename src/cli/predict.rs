@@ -14,6 +14,7 @@ use serde::Serialize;
 use serd::extract::{model_stream, threads_per_file};
 use serd::inference::{argmax, Predictor};
 use serd::labels::{serialize_prob, Emotion, Probs};
+use serd::utterance::{Segmenter, Stretch, Utterance};
 
 /// Predict the emotion of audio files: one JSON object per file on stdout, in the order given:
 /// {"type":"prediction","file","label","confidence","probs":{class: probability},"voiced"}.
@@ -25,9 +26,13 @@ use serd::labels::{serialize_prob, Emotion, Probs};
 /// file shorter than one window of the model is judged by the functionals of all of it. With
 /// --windows, one object per classified window instead:
 /// {"type":"window","file","t_start","t_end","label","confidence","probs","voiced"}, the windows
-/// and probabilities `serd listen --input FILE` reports. Probabilities have 4 decimals;
-/// docs/events.schema.json describes every line. A file that cannot be read is reported on stderr
-/// and skipped; the exit status is then 1.
+/// and probabilities `serd listen --input FILE` reports. With --utterances, one object per
+/// utterance (a run of classified windows up to a window with too little voiced speech, or the
+/// end of the file; README, "Utterances"), judged as a file is:
+/// {"type":"utterance","file","t_start","t_end","windows","label","confidence","probs"}, the
+/// utterance events of `serd listen --input FILE`; with both, each utterance follows its windows.
+/// Probabilities have 4 decimals; docs/events.schema.json describes every line. A file that
+/// cannot be read is reported on stderr and skipped; the exit status is then 1.
 #[derive(Args)]
 pub struct PredictArgs {
     /// Where the network runs: a GPU through wgpu when there is one (auto), wgpu, or the CPU.
@@ -36,6 +41,9 @@ pub struct PredictArgs {
     /// One line per window voiced enough to be classified, instead of one per file.
     #[arg(long)]
     windows: bool,
+    /// One line per utterance (a stretch of speech up to a pause), instead of one per file.
+    #[arg(long)]
+    utterances: bool,
     /// Model directory (default: the bundled models/default).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
@@ -78,16 +86,38 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         };
         let name = file.display().to_string();
         let mut write = |line: String| writeln!(out, "{line}").context("writing to stdout");
-        if args.windows {
-            for w in windows {
-                write(json(&WindowLine {
-                    kind: "window",
+        if args.windows || args.utterances {
+            let mut segmenter = Segmenter::default();
+            let utterance_line = |stretch: Stretch| {
+                json(&UtteranceLine {
+                    kind: "utterance",
                     file: &name,
-                    t_start: w.t_start,
-                    t_end: w.t_end,
-                    verdict: Verdict::of(Some(w.probs)),
-                    voiced: w.voiced,
-                }))?;
+                    utterance: stretch.judge(&predictor),
+                })
+            };
+            for w in windows {
+                let ended = if w.after_pause {
+                    segmenter.pause()
+                } else {
+                    None
+                };
+                if let (true, Some(ended)) = (args.utterances, ended) {
+                    write(utterance_line(ended))?;
+                }
+                segmenter.voiced(w.t_start, w.t_end, w.probs);
+                if args.windows {
+                    write(json(&WindowLine {
+                        kind: "window",
+                        file: &name,
+                        t_start: w.t_start,
+                        t_end: w.t_end,
+                        verdict: Verdict::of(Some(w.probs)),
+                        voiced: w.voiced,
+                    }))?;
+                }
+            }
+            if let (true, Some(ended)) = (args.utterances, segmenter.finish()) {
+                write(utterance_line(ended))?;
             }
             continue;
         }
@@ -163,6 +193,17 @@ struct WindowLine<'a> {
     #[serde(flatten)]
     verdict: Verdict,
     voiced: f32,
+}
+
+/// One line of `serd predict --utterances`: an utterance as `listen` reports it,
+/// `{"type":"utterance","file","t_start","t_end","windows","label","confidence","probs"}`.
+#[derive(Serialize)]
+struct UtteranceLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    file: &'a str,
+    #[serde(flatten)]
+    utterance: Utterance,
 }
 
 /// The label, its probability and all of them (rounded as written); all null for no speech.

@@ -49,7 +49,7 @@ pub fn run(
     tap: Option<&dyn Tap>,
     counters: Option<&Counters>,
 ) -> io::Result<End> {
-    let (mut emitted, mut silences) = (0, 0);
+    let (mut emitted, mut silences, mut utterances) = (0, 0, 0);
     for mut event in events {
         event.stamp(crate::clock::now());
         match &mut event {
@@ -65,9 +65,11 @@ pub fn run(
                 );
             }
             Event::Silence(_) => silences += 1,
+            Event::Utterance(_) => utterances += 1,
             Event::End(end) => {
                 end.emitted = emitted;
                 end.silences = silences;
+                end.utterances = utterances;
             }
             Event::Start(_) => {}
         }
@@ -103,7 +105,8 @@ pub fn run(
 /// 05:12:03.123  start    file:talk.wav  (compare, 2 s windows every 1 s, cpu)
 /// 05:12:03.201    1.0–3.0 s  anger       0.97  voiced 0.75
 /// 05:12:03.240    7.0–9.0 s  (silence)         voiced 0.00
-/// 05:12:03.300  end      8 windows: 6 emotions, 2 silences, 0 dropped; 10.0 s of audio
+/// 05:12:03.241  utterance  1.0–7.0 s  anger  0.81  (5 windows)
+/// 05:12:03.300  end      8 windows: 6 emotions, 2 silences, 0 dropped; 1 utterance; 10.0 s of audio
 /// ```
 pub fn text_line(event: &Event) -> String {
     let clock = |time: &str| time.get(11..23).unwrap_or(time).to_string();
@@ -137,14 +140,29 @@ pub fn text_line(event: &Event) -> String {
             "(silence)",
             s.voiced
         ),
+        Event::Utterance(e) => {
+            let u = &e.utterance;
+            format!(
+                "{}  utterance  {:.1}–{:.1} s  {}  {:.2}  ({} window{})",
+                clock(&e.time),
+                u.t_start,
+                u.t_end,
+                u.label.name(),
+                round_prob(u.confidence),
+                u.windows,
+                if u.windows == 1 { "" } else { "s" }
+            )
+        }
         Event::End(e) => {
             let mut line = format!(
-                "{}  end      {} windows: {} emotions, {} silences, {} dropped; {:.1} s of audio",
+                "{}  end      {} windows: {} emotions, {} silences, {} dropped; {} utterance{}; {:.1} s of audio",
                 clock(&e.time),
                 e.windows,
                 e.emitted,
                 e.silences,
                 e.dropped,
+                e.utterances,
+                if e.utterances == 1 { "" } else { "s" },
                 e.audio_s
             );
             if e.audio_dropped_s > 0.0 {
@@ -160,7 +178,8 @@ mod tests {
     use super::*;
     use crate::labels::Emotion;
     use crate::labels::Probs;
-    use crate::pipeline::events::{EmotionEvent, SilenceEvent, Start};
+    use crate::pipeline::events::{EmotionEvent, SilenceEvent, Start, UtteranceEvent};
+    use crate::utterance::Utterance;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -259,6 +278,18 @@ mod tests {
         .unwrap();
         tx.send(Event::Silence(SilenceEvent::new(7.0, 9.01, 0.0)))
             .unwrap();
+        tx.send(Event::Utterance(UtteranceEvent {
+            time: String::new(),
+            utterance: Utterance {
+                t_start: 1.0,
+                t_end: 3.01,
+                windows: 1,
+                label: Emotion::Anger,
+                confidence: 0.812,
+                probs: Probs([0.812, 0.05, 0.05, 0.05, 0.038]),
+            },
+        }))
+        .unwrap();
         tx.send(Event::End(End {
             windows: 2,
             audio_s: 10.0,
@@ -269,7 +300,7 @@ mod tests {
         run(rx, &mut out, Format::Text, None, None).unwrap();
         let out = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 4, "{out}");
+        assert_eq!(lines.len(), 5, "{out}");
         // Each line starts with the time of day, HH:MM:SS.mmm.
         for line in &lines {
             let clock = &line[..12];
@@ -291,8 +322,12 @@ mod tests {
             "{out}"
         );
         assert!(
-            lines[3].ends_with(
-                "end      2 windows: 1 emotions, 1 silences, 0 dropped; 10.0 s of audio"
+            lines[3].ends_with("utterance  1.0–3.0 s  anger  0.81  (1 window)"),
+            "{out}"
+        );
+        assert!(
+            lines[4].ends_with(
+                "end      2 windows: 1 emotions, 1 silences, 0 dropped; 1 utterance; 10.0 s of audio"
             ),
             "{out}"
         );

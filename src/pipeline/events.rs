@@ -8,7 +8,10 @@
 //! {"type":"emotion","time":T,"t_start":S,"t_end":E,"label":"anger","confidence":0.71,
 //!  "probs":{"anger":..,"surprise":..,"happiness":..,"sadness":..,"neutral":..},"voiced":0.83,"latency_ms":4.1}
 //! {"type":"silence","time":T,"t_start":S,"t_end":E,"voiced":0.05}
-//! {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"dropped":D,"audio_s":A,"audio_dropped_s":X}
+//! {"type":"utterance","time":T,"t_start":S,"t_end":E,"windows":W,"label":"anger","confidence":0.64,
+//!  "probs":{..}}
+//! {"type":"end","time":T,"windows":N,"emitted":M,"silences":Q,"utterances":U,"dropped":D,"audio_s":A,
+//!  "audio_dropped_s":X}
 //! ```
 //!
 //! `time` is the wall clock (RFC 3339, UTC, milliseconds) when the emitter wrote the event;
@@ -20,6 +23,7 @@ use serde::Serialize;
 
 use crate::features::FeatureSet;
 use crate::labels::{serialize_prob, Emotion, Probs};
+use crate::utterance::Utterance;
 
 /// The version of the output format, `schema` in `start`: fields are only added within a
 /// version; removing one or changing its meaning raises it.
@@ -32,6 +36,7 @@ pub enum Event {
     Start(Start),
     Emotion(EmotionEvent),
     Silence(SilenceEvent),
+    Utterance(UtteranceEvent),
     End(End),
 }
 
@@ -100,6 +105,16 @@ impl SilenceEvent {
     }
 }
 
+/// A stretch of speech that ended (a silence window, or the end of the stream), judged as a
+/// whole ([`crate::utterance`]); written after the windows it is made of.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UtteranceEvent {
+    /// Filled in by the emitter ([`Event::stamp`]).
+    pub time: String,
+    #[serde(flatten)]
+    pub utterance: Utterance,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct End {
     /// Filled in by the emitter ([`Event::stamp`]).
@@ -110,6 +125,8 @@ pub struct End {
     pub emitted: u64,
     /// Silence events written.
     pub silences: u64,
+    /// Utterance events written.
+    pub utterances: u64,
     /// Windows dropped because a later stage (a slow stdout reader, say) was behind.
     pub dropped: u64,
     /// Seconds of audio that went through.
@@ -125,6 +142,7 @@ impl Event {
             Event::Start(e) => e.time = time,
             Event::Emotion(e) => e.time = time,
             Event::Silence(e) => e.time = time,
+            Event::Utterance(e) => e.time = time,
             Event::End(e) => e.time = time,
         }
     }
@@ -224,6 +242,26 @@ mod tests {
         assert_eq!(
             (v["windows"].as_u64(), v["emitted"].as_u64()),
             (Some(3), Some(2))
+        );
+    }
+
+    #[test]
+    fn utterance_events_carry_their_span_windows_and_verdict() {
+        let mut e = Event::Utterance(UtteranceEvent {
+            time: String::new(),
+            utterance: Utterance {
+                t_start: 1.0,
+                t_end: 6.04,
+                windows: 4,
+                label: Emotion::Anger,
+                confidence: 0.612_345,
+                probs: Probs([0.612_345, 0.1, 0.1, 0.1, 0.087_655]),
+            },
+        });
+        e.stamp("2026-12-07T05:12:03.123Z".into());
+        assert_eq!(
+            e.to_line(),
+            r#"{"type":"utterance","time":"2026-12-07T05:12:03.123Z","t_start":1.0,"t_end":6.04,"windows":4,"label":"anger","confidence":0.6123,"probs":{"anger":0.6123,"surprise":0.1,"happiness":0.1,"sadness":0.1,"neutral":0.0877}}"#
         );
     }
 }

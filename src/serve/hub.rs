@@ -62,6 +62,7 @@ struct State {
     next_seq: u64,
     emotions: u64,
     silences: u64,
+    utterances: u64,
     ended: bool,
     /// The `end` event, for clients whose queue was full when it came.
     end: Option<(u64, Arc<str>)>,
@@ -171,6 +172,8 @@ pub struct Health {
     pub windows: u64,
     pub emotions: u64,
     pub silences: u64,
+    /// Utterance events so far.
+    pub utterances: u64,
     pub dropped: Dropped,
     /// How long the line being written has waited for stdout's reader, seconds (0: none is).
     /// The network carries stdout's lines, in order, once written: while stdout's reader takes
@@ -337,6 +340,7 @@ impl Hub {
             windows: state.emotions + state.silences,
             emotions: state.emotions,
             silences: state.silences,
+            utterances: state.utterances,
             dropped: Dropped {
                 windows: counters.map_or(0, |c| c.windows_dropped()),
                 audio_s: counters.map_or(0.0, |c| c.audio_dropped_s()),
@@ -387,6 +391,7 @@ impl Tap for Hub {
             }
             Event::Emotion(_) => state.emotions += 1,
             Event::Silence(_) => state.silences += 1,
+            Event::Utterance(_) => state.utterances += 1,
             Event::End(_) => state.end = Some((seq, line.clone())),
         }
         // Everything after `start` is kept for late clients.

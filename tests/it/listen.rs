@@ -45,11 +45,48 @@ fn check_stream(events: &[Value]) {
         end["windows"].as_u64(),
         Some(emotions + silences + end["dropped"].as_u64().unwrap())
     );
+    let utterances = utterances_of(events);
+    assert_eq!(end["utterances"].as_u64(), Some(utterances.len() as u64));
     let times: Vec<&str> = events.iter().map(|e| e["time"].as_str().unwrap()).collect();
     for time in &times {
         assert!(is_rfc3339_ms(time), "{time}");
     }
     assert!(times.windows(2).all(|t| t[0] <= t[1]), "{times:?}");
+}
+
+/// The utterance events of a stream, each checked against the windows before it: an utterance
+/// comes right after the silence window that ended it (or right before `end`), and spans the
+/// emotion windows since the previous one (all of them, when none was dropped).
+fn utterances_of(events: &[Value]) -> Vec<&Value> {
+    let complete = events.last().unwrap()["dropped"] == 0;
+    let mut run: Vec<&Value> = Vec::new();
+    let mut found = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match e["type"].as_str().unwrap() {
+            "emotion" => run.push(e),
+            "utterance" => {
+                let before = &events[i - 1]["type"];
+                let after = &events[i + 1]["type"];
+                assert!(
+                    before == "silence" || after == "end",
+                    "an utterance ends at a silence or the end: {events:?}"
+                );
+                assert!(!run.is_empty(), "an utterance of no window: {e}");
+                if complete {
+                    assert_eq!(e["windows"].as_u64(), Some(run.len() as u64), "{e}");
+                }
+                assert_eq!(e["t_start"], run[0]["t_start"], "{e}");
+                assert_eq!(e["t_end"], run[run.len() - 1]["t_end"], "{e}");
+                let label = e["label"].as_str().unwrap();
+                assert_eq!(e["confidence"], e["probs"][label], "{e}");
+                run.clear();
+                found.push(e);
+            }
+            "end" => assert!(run.is_empty(), "emotion windows left without an utterance"),
+            _ => {}
+        }
+    }
+    found
 }
 
 /// `2026-12-07T05:12:03.123Z`, and within a day of the test's own clock.
@@ -230,13 +267,16 @@ fn text_format_has_one_readable_line_per_event() {
     for (line, event) in lines.iter().zip(&events) {
         assert!(serde_json::from_str::<Value>(line).is_err(), "{line}");
         assert_eq!(&line[2..3], ":", "{line}");
+        let (t_start, t_end) = (&event["t_start"], &event["t_end"]);
+        let span = |t: &Value| format!("{:.1}", t.as_f64().unwrap());
         if event["type"] == "emotion" {
             let label = event["label"].as_str().unwrap();
-            let span = format!(
-                "{:.1}–{:.1} s  {label:<10}",
-                event["t_start"].as_f64().unwrap(),
-                event["t_end"].as_f64().unwrap()
-            );
+            let span = format!("{}–{} s  {label:<10}", span(t_start), span(t_end));
+            assert!(line.contains(&span), "{line} lacks {span}");
+        }
+        if event["type"] == "utterance" {
+            let label = event["label"].as_str().unwrap();
+            let span = format!("utterance  {}–{} s  {label}", span(t_start), span(t_end));
             assert!(line.contains(&span), "{line} lacks {span}");
         }
     }
@@ -253,6 +293,113 @@ fn silence_is_reported_not_classified() {
     let silences = of_type(&events, "silence");
     assert!(!silences.is_empty(), "{events:?}");
     assert!(silences.iter().all(|s| s["voiced"] == 0.0));
+}
+
+/// Where each stretch of speech lies in [`speech_with_pauses`], seconds.
+const STRETCHES: [(f64, f64); 4] = [(1.0, 7.14), (11.14, 17.28), (21.28, 27.42), (31.42, 37.56)];
+
+/// About 40 s: four spoken stretches (`speech_16k.wav`, espeak-ng's 6.14 s sentence; the third
+/// played backwards, so that not every stretch is the same), each after a pause of digital
+/// silence: 1 s before the first, 4 s between them (more than a window and a hop, 3 s for the
+/// bundled model, so each pause holds a silence window whatever the grid), and 2.5 s after the last.
+fn speech_with_pauses(dir: &Path) -> PathBuf {
+    let speech = pcm16_samples(&std::fs::read(fixture("speech_16k.wav")).unwrap());
+    assert_eq!(
+        speech.len(),
+        98_276,
+        "the fixture changed: update STRETCHES"
+    );
+    let silence = |s: f64| vec![0.0; (s * 16_000.0) as usize];
+    let mut samples = silence(1.0);
+    for (i, _) in STRETCHES.iter().enumerate() {
+        if i > 0 {
+            samples.extend(silence(4.0));
+        }
+        if i == 2 {
+            samples.extend(speech.iter().rev());
+        } else {
+            samples.extend(&speech);
+        }
+    }
+    samples.extend(silence(2.5));
+    let path = dir.join("speech_with_pauses.wav");
+    std::fs::write(&path, Wav::pcm16(16_000, 1).encode(&samples)).unwrap();
+    path
+}
+
+/// A stream of speech with pauses: one utterance event per spoken stretch, spanning it (from the
+/// first window that holds its onset to the last that holds its end), made of the emotion
+/// windows between the pauses and judged as `serd predict` judges a file of them:
+/// `predict --utterances` gives the same utterances, and a file of one stretch gets the verdict
+/// of its one utterance.
+#[test]
+fn a_stream_with_pauses_gives_one_utterance_per_spoken_stretch() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = speech_with_pauses(dir.path());
+    let f = stream.to_str().unwrap();
+    let events = listen(&["--input", f, "--backend", "cpu"]);
+    check_stream(&events);
+    let utterances = utterances_of(&events);
+    assert_eq!(utterances.len(), STRETCHES.len(), "{events:?}");
+    let window = events[0]["window_s"].as_f64().unwrap();
+    for (u, &(onset, offset)) in utterances.iter().zip(&STRETCHES) {
+        let (t_start, t_end) = (u["t_start"].as_f64().unwrap(), u["t_end"].as_f64().unwrap());
+        // Covers the stretch, and reaches into the pauses by less than a window.
+        assert!(t_start <= onset + 0.3 && t_start > onset - window, "{u}");
+        assert!(
+            t_end >= offset - 0.3 && t_end < offset + window + 0.1,
+            "{u}"
+        );
+        assert!(u["windows"].as_u64().unwrap() >= 4, "{u}");
+    }
+
+    // predict --utterances: the same utterances (probabilities up to f32 rounding: the two batch
+    // windows differently); with --windows as well, each follows its windows.
+    let out = serd(&["predict", "--utterances", "--backend", "cpu", f]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let predicted = json_lines(&out.stdout);
+    assert_eq!(predicted.len(), utterances.len(), "{predicted:?}");
+    for (p, u) in predicted.iter().zip(&utterances) {
+        assert_eq!(p["type"], "utterance");
+        assert_eq!(p["file"], f);
+        for key in ["t_start", "t_end", "windows", "label"] {
+            assert_eq!(p[key], u[key], "{key}: {p} {u}");
+        }
+        for (class, q) in p["probs"].as_object().unwrap() {
+            assert!(close(q, &u["probs"][class], 1.01e-4), "{class}: {p} {u}");
+        }
+    }
+    let out = serd(&[
+        "predict",
+        "--utterances",
+        "--windows",
+        "--backend",
+        "cpu",
+        f,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let both = json_lines(&out.stdout);
+    let kinds: Vec<&str> = both.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    let mut expected = Vec::new();
+    for u in &predicted {
+        expected.extend(std::iter::repeat_n(
+            "window",
+            u["windows"].as_u64().unwrap() as usize,
+        ));
+        expected.push("utterance");
+    }
+    assert_eq!(kinds, expected);
+
+    // One stretch alone, as a file: its one utterance has the file's verdict.
+    let one = fixture("speech_16k.wav");
+    let one = one.to_str().unwrap();
+    let out = serd(&["predict", "--backend", "cpu", one]);
+    let file = &json_lines(&out.stdout)[0];
+    let out = serd(&["predict", "--utterances", "--backend", "cpu", one]);
+    let alone = json_lines(&out.stdout);
+    assert_eq!(alone.len(), 1, "{alone:?}");
+    assert_eq!(alone[0]["probs"], file["probs"]);
+    assert_eq!(alone[0]["label"], file["label"]);
 }
 
 /// The wgpu backend (Mesa's lavapipe on CI) gives the CPU backend's probabilities within 1e-4,

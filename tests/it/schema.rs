@@ -19,7 +19,7 @@ fn every_command_writes_what_the_schema_describes() {
     let silence = fixture("silence_16k.wav");
     let (speech, silence) = (speech.to_str().unwrap(), silence.to_str().unwrap());
 
-    // Speech, then silence: emotion and silence events.
+    // Speech, then silence: emotion, silence and utterance events.
     let dir = tempfile::tempdir().unwrap();
     let both = dir.path().join("speech_then_silence.wav");
     let mut samples = pcm16_samples(&std::fs::read(speech).unwrap());
@@ -34,7 +34,7 @@ fn every_command_writes_what_the_schema_describes() {
     ]);
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert!(
-        types.contains(&"emotion") && types.contains(&"silence"),
+        types.contains(&"emotion") && types.contains(&"silence") && types.contains(&"utterance"),
         "{types:?}"
     );
     assert_eq!(
@@ -48,6 +48,8 @@ fn every_command_writes_what_the_schema_describes() {
     assert!(predicted[1]["label"].is_null(), "{predicted:?}");
     let windows = lines(&["predict", "--windows", "--backend", "cpu", speech]);
     assert!(!windows.is_empty() && windows.iter().all(|w| w["type"] == "window"));
+    let utterances = lines(&["predict", "--utterances", "--backend", "cpu", speech]);
+    assert!(!utterances.is_empty() && utterances.iter().all(|u| u["type"] == "utterance"));
 
     let extracted = lines(&["extract", "--window", "1", speech]);
     assert!(extracted.len() > 2);
@@ -113,9 +115,23 @@ fn the_validator_rejects_what_the_schema_does_not_allow() {
     assert!(validate(&prediction).is_err());
     // The end event's counts are whole numbers.
     let end = json!({"type": "end", "time": "2026-12-07T05:12:03.123Z", "windows": 3,
-        "emitted": 2, "silences": 1, "dropped": 0, "audio_s": 4.0, "audio_dropped_s": 0.0});
+        "emitted": 2, "silences": 1, "utterances": 1, "dropped": 0, "audio_s": 4.0,
+        "audio_dropped_s": 0.0});
     validate(&end).unwrap();
     let mut end = end;
     end["windows"] = json!(2.5);
     assert!(validate(&end).is_err());
+    // An utterance is made of one window at least; listen's has a time, predict's a file.
+    let utterance = json!({"type": "utterance", "time": "2026-12-07T05:12:03.123Z",
+        "t_start": 1.0, "t_end": 6.04, "windows": 4, "label": "anger", "confidence": 0.61,
+        "probs": {"anger": 0.61, "surprise": 0.1, "happiness": 0.1, "sadness": 0.1, "neutral": 0.09}});
+    validate(&utterance).unwrap();
+    let mut none = utterance.clone();
+    none["windows"] = json!(0);
+    assert!(validate(&none).is_err());
+    let mut of_file = utterance.clone();
+    of_file["file"] = json!("a.wav");
+    assert!(validate(&of_file).is_err(), "a time or a file, not both");
+    of_file.as_object_mut().unwrap().remove("time");
+    validate(&of_file).unwrap();
 }

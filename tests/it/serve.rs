@@ -82,8 +82,9 @@ impl Listen {
         }
     }
 
-    /// The rest of stdout, up to and including the end event; serd must then exit with 0.
-    fn finish(mut self) -> Vec<String> {
+    /// The rest of stdout, up to and including the end event, after which serd closes stdout
+    /// but goes on serving.
+    fn ended(&mut self) -> Vec<String> {
         let mut lines = vec![std::mem::take(&mut self.first)];
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(60)) {
             lines.push(line);
@@ -92,7 +93,24 @@ impl Listen {
             lines.last().unwrap().contains(r#""type":"end""#),
             "{lines:?}"
         );
-        assert!(self.child.wait().unwrap().success());
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "serd stopped serving when its input ended"
+        );
+        lines
+    }
+
+    /// Stops serd with SIGINT, which must then exit with 0.
+    fn interrupt(mut self) {
+        crate::common::signal(&self.child, "-INT");
+        let status = crate::common::wait_at_most(&mut self.child, Duration::from_secs(10));
+        assert!(status.success(), "{status:?}");
+    }
+
+    /// [`Listen::ended`], then [`Listen::interrupt`].
+    fn finish(mut self) -> Vec<String> {
+        let lines = self.ended();
+        self.interrupt();
         lines
     }
 }
@@ -404,6 +422,50 @@ fn the_live_page_draws_the_events_in_chromium() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Every utterance is on the strip, labelled, in order; the last one is spelled out.
+    let utterances: Vec<&Value> = events.iter().filter(|e| e["type"] == "utterance").collect();
+    assert!(!utterances.is_empty(), "{stdout:?}");
+    assert_eq!(
+        browser.eval("serd.utterances").as_u64(),
+        Some(utterances.len() as u64)
+    );
+    let strip = browser.eval(
+        "[...document.querySelectorAll('#strip .utt')].map(e => [e.textContent,          e.getBoundingClientRect().width])",
+    );
+    let strip = strip.as_array().unwrap();
+    assert_eq!(strip.len(), utterances.len(), "{strip:?}");
+    for (shown, u) in strip.iter().zip(&utterances) {
+        let percent = (u["confidence"].as_f64().unwrap() * 100.0).round();
+        let text = format!("{} {percent} %", u["label"].as_str().unwrap());
+        assert_eq!(shown[0], json!(text), "{u}");
+        // Drawn to scale: an utterance of several seconds on a minute's axis is tens of pixels.
+        let seconds = u["t_end"].as_f64().unwrap() - u["t_start"].as_f64().unwrap();
+        assert!(
+            shown[1].as_f64().unwrap() > seconds * 5.0,
+            "{shown:?} for {u}"
+        );
+    }
+    let last_utterance = browser.eval("document.getElementById('utterance').textContent");
+    let last = utterances.last().unwrap();
+    assert!(
+        last_utterance
+            .as_str()
+            .unwrap()
+            .starts_with(last["label"].as_str().unwrap()),
+        "{last_utterance}"
+    );
+    // Every figure has its label or unit: no bare number in the facts beside the label.
+    let facts =
+        browser.eval("[...document.querySelectorAll('#detail div')].map(d => d.textContent)");
+    for fact in facts.as_array().unwrap() {
+        let fact = fact.as_str().unwrap();
+        assert!(
+            ["confidence", "window", "voiced", "latency"]
+                .iter()
+                .any(|l| fact.starts_with(l)),
+            "{fact}"
+        );
+    }
     // What the page shows is the last window, as stdout has it: silence, shown as such.
     let last = windows.last().unwrap();
     assert_eq!(last["type"], "silence", "{stdout:?}");
@@ -443,6 +505,47 @@ fn the_live_page_draws_the_events_in_chromium() {
     let artefact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
     std::fs::write(&artefact, &png).unwrap();
     eprintln!("screenshot: {}", artefact.display());
+}
+
+/// With `--serve`, a file that ended leaves the server up: stdout gets its `end` event and is
+/// closed, `/health` and the page still answer, and a late `/events` client gets the whole
+/// replay; serd exits with 0 on SIGINT.
+#[test]
+fn the_server_outlives_a_file_input_until_sigint() {
+    let mut listen = Listen::spawn(&fixture("speech_16k.wav"));
+    let addr = listen.addr;
+    let stdout = listen.ended();
+    // Past the time serd used to linger for clients before exiting.
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..2 {
+        let (head, body) = request(addr, "/health", &[]);
+        assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+        let health: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(health["running"], false, "{health}");
+        let windows = stdout
+            .iter()
+            .filter(|l| l.contains(r#""type":"emotion""#) || l.contains(r#""type":"silence""#))
+            .count();
+        assert_eq!(health["windows"], windows as u64, "{health}");
+        let utterances = stdout
+            .iter()
+            .filter(|l| l.contains(r#""type":"utterance""#))
+            .count();
+        assert!(utterances >= 1, "{stdout:?}");
+        assert_eq!(health["utterances"], utterances as u64, "{health}");
+        let (head, page) = request(addr, "/", &[]);
+        assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+        assert!(page.contains("id=\"strip\""));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (sse, _) = read_sse(addr);
+    assert_eq!(sse, stdout, "a late client gets the replay, end included");
+    assert!(listen.child.try_wait().unwrap().is_none());
+    listen.interrupt();
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the server stopped with serd"
+    );
 }
 
 #[test]
