@@ -1,28 +1,19 @@
 //! What every capture device does, whatever the audio comes from: the contract between the
-//! supervisor and a source (the shape of CamillaDSP's capture devices).
+//! supervisor and a source (the shape of CamillaDSP's capture devices, without its trait: serd's
+//! two sources are chosen from one enum, [`super::source::AudioInput`], each opening with its own
+//! error type, which a trait object would have to erase).
 //!
 //! A device is opened before the chain starts, so that its rate is known for the `start` event
 //! and a missing device or unreadable file is an error at once. It then runs on its own thread,
-//! writing blocks into the input link ([`Writer`]): it waits for [`Control::Start`] (sent once
+//! writing blocks into the input link ([`super::input::Writer`]): it waits for [`Control::Start`] (sent once
 //! every stage is ready), ends the stream on [`Control::Stop`] or when its audio ends, always
-//! with [`Writer::end`], and reports [`Status::Done`] or [`Status::Failed`] for
+//! with `Writer::end`, and reports [`super::Status::Done`] or [`super::Status::Failed`] for
 //! [`super::Stage::Source`]. The microphone ([`super::mic::Microphone`]) and the file replay
 //! ([`super::replay::Replay`]) are the two devices.
 
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
-
-use super::input::Writer;
-use super::Status;
-
-/// A source of audio for the chain.
-pub trait CaptureDevice {
-    type Error;
-
-    /// Opens the device and starts its thread, which waits for [`Control::Start`].
-    fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, Self::Error>;
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {

@@ -15,8 +15,8 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use super::resample::AudioMsg;
+use super::status::{Pace, Sent};
 use super::tap::Counters;
-use super::{Pace, Sent};
 use crate::extract::{Recipe, MIN_SECONDS};
 use crate::features::{self, Extractor, Threads, Window, Windowing, SAMPLE_RATE};
 
@@ -88,13 +88,7 @@ pub fn run(
     let mut totals = Totals::default();
     let mut samples = 0u64;
     let mut windows = Vec::new();
-    // The stream's samples while it may still end before its first window; a second more covers
-    // the resampler's and openSMILE's edges.
-    let keep = match recipe.windowing {
-        Windowing::Sliding { window, .. } => ((window + 1.0) * f64::from(SAMPLE_RATE)) as usize,
-        Windowing::Whole => 0,
-    };
-    let mut kept = (keep > 0).then(Vec::new);
+    let mut clip = ShortClip::new(recipe);
     let mut ended = false;
     while !ended {
         let op = select.ready();
@@ -110,13 +104,7 @@ pub fn run(
                 Ok(AudioMsg::Chunk(chunk)) => {
                     arrivals.record(chunk.input_s, chunk.arrived);
                     samples += chunk.samples.len() as u64;
-                    if let Some(start) = &mut kept {
-                        if totals.windows > 0 || start.len() + chunk.samples.len() > keep {
-                            kept = None;
-                        } else {
-                            start.extend_from_slice(&chunk.samples);
-                        }
-                    }
+                    clip.record(&chunk.samples, totals.windows);
                     extractor.push(&chunk.samples, &mut windows)?;
                 }
                 Ok(AudioMsg::End { dropped_s }) => {
@@ -140,13 +128,7 @@ pub fn run(
     }
     extractor.finish(&mut windows)?;
     if windows.is_empty() && totals.windows == 0 {
-        if let Some(clip) = kept.filter(|s| s.len() as f64 >= MIN_SECONDS * f64::from(SAMPLE_RATE))
-        {
-            let mut whole = Extractor::new(recipe.set, Windowing::Whole, Threads::One)?
-                .with_front_end(recipe.front);
-            whole.push(&clip, &mut windows)?;
-            whole.finish(&mut windows)?;
-        }
+        clip.judge(recipe, &mut windows)?;
     }
     deliver(
         &mut windows,
@@ -159,6 +141,54 @@ pub fn run(
     totals.audio_s = samples as f64 / f64::from(SAMPLE_RATE);
     let _ = out.send(WindowMsg::End(totals));
     Ok(())
+}
+
+/// The stream's first samples, kept while it may still end before its first window, so that a
+/// stream shorter than a window is judged by its functionals over all of it, as `predict` judges
+/// such a file.
+struct ShortClip {
+    /// Samples kept at most: a window, and a second more for the resampler's and openSMILE's
+    /// edges.
+    keep: usize,
+    /// `None` once the stream has outgrown it (or with whole-file windowing).
+    samples: Option<Vec<f32>>,
+}
+
+impl ShortClip {
+    fn new(recipe: Recipe) -> ShortClip {
+        let keep = match recipe.windowing {
+            Windowing::Sliding { window, .. } => ((window + 1.0) * f64::from(SAMPLE_RATE)) as usize,
+            Windowing::Whole => 0,
+        };
+        ShortClip {
+            keep,
+            samples: (keep > 0).then(Vec::new),
+        }
+    }
+
+    /// The stream's next samples, after `windows` windows came out of openSMILE.
+    fn record(&mut self, samples: &[f32], windows: u64) {
+        if let Some(start) = &mut self.samples {
+            if windows > 0 || start.len() + samples.len() > self.keep {
+                self.samples = None;
+            } else {
+                start.extend_from_slice(samples);
+            }
+        }
+    }
+
+    /// The stream ended without a window: one window of all of it, if it is long enough for
+    /// openSMILE at all.
+    fn judge(self, recipe: Recipe, windows: &mut Vec<Window>) -> Result<(), features::Error> {
+        let long_enough = |s: &Vec<f32>| s.len() as f64 >= MIN_SECONDS * f64::from(SAMPLE_RATE);
+        if let Some(clip) = self.samples.filter(long_enough) {
+            let mut whole = Extractor::new(recipe.set, Windowing::Whole, Threads::One)?
+                .with_front_end(recipe.front);
+            whole.push(&clip, windows)?;
+            whole.finish(windows)?;
+        }
+        Ok(())
+    }
 }
 
 /// Sends the completed windows on; `false` when the next stage is gone.

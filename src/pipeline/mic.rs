@@ -16,9 +16,9 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{ErrorKind, FromSample, SampleFormat, SizedSample};
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::device::{CaptureDevice, Control, DeviceHandle};
+use super::device::{Control, DeviceHandle};
 use super::input::Writer;
-use super::{Stage, Status};
+use super::status::{SourceError, Stage, Status};
 use crate::quiet::quietly;
 
 /// How long a lost device is retried before serd gives up.
@@ -273,12 +273,10 @@ pub struct Microphone {
     pub selector: Option<String>,
 }
 
-impl CaptureDevice for Microphone {
-    type Error = MicError;
-
+impl Microphone {
     /// Opens the device (so that its rate is known and errors come at once) and starts the mic
     /// thread, which plays the stream on [`Control::Start`].
-    fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, MicError> {
+    pub fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, MicError> {
         open(self.selector, writer, status)
     }
 }
@@ -315,7 +313,7 @@ fn open(
             // by the end of input, can report that it ended.
             let status_msg = match result {
                 Ok(()) => Status::Done(Stage::Source),
-                Err(e) => Status::Failed(Stage::Source, e),
+                Err(e) => Status::Failed(Stage::Source, e.into()),
             };
             let _ = status.send(status_msg);
             writer.end();
@@ -345,15 +343,15 @@ fn capture(
     errors_tx: &Sender<cpal::Error>,
     errors: &Receiver<cpal::Error>,
     control: &Receiver<Control>,
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     match control.recv() {
         Ok(Control::Start) => {}
         Ok(Control::Stop) | Err(_) => return Ok(()),
     }
-    opened
-        .stream
-        .play()
-        .map_err(|e| format!("cannot start input device {}: {e}", opened.name))?;
+    opened.stream.play().map_err(|e| SourceError::Start {
+        device: opened.name.clone(),
+        reason: e.to_string(),
+    })?;
     let mut overruns = 0u64;
     let mut device = opened.name.clone();
     loop {
@@ -375,10 +373,12 @@ fn capture(
                             Reopen::Opened(o) => o,
                             Reopen::Stopped => break,
                             Reopen::GaveUp(last) => {
-                                return Err(format!(
-                                    "input device {name} lost ({error}); could not reopen it within {} s: {last}",
-                                    RETRY_FOR.as_secs()
-                                ))
+                                return Err(SourceError::Lost {
+                                    device: name,
+                                    error: error.to_string(),
+                                    within_s: RETRY_FOR.as_secs(),
+                                    last,
+                                })
                             }
                         };
                         log::warn!("input device {} reopened at {} Hz", opened.name, opened.rate);

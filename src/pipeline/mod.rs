@@ -27,6 +27,7 @@ pub mod mic;
 pub mod replay;
 pub mod resample;
 pub mod source;
+pub mod status;
 pub mod tap;
 
 use std::io::{self, Write};
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender, TrySendError};
+use crossbeam_channel::{select, Receiver, Sender};
 
 use crate::backend::{self, Backend, NoAdapter};
 use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
@@ -44,105 +45,11 @@ use crate::inference::Predictor;
 use crate::model_dir::ModelError;
 use events::{End, Event, Start};
 pub use source::{AudioInput, AudioInputError};
+pub use status::{Pace, Sent, SourceError, Stage, StageError, Status};
 pub use tap::{Counters, Tap};
 
 /// How long the chain may take to drain after a stop request before serd exits anyway.
 const DRAIN: Duration = Duration::from_millis(900);
-
-/// What a stage does when the next one is behind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pace {
-    /// Real-time input: drop the message (the caller counts it) rather than fall behind.
-    Live,
-    /// Replay as fast as possible: wait.
-    Fast,
-}
-
-/// What became of a message passed on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sent {
-    Delivered,
-    /// The next stage was behind (live input only); the caller counts it.
-    Dropped,
-    /// The next stage is gone.
-    Gone,
-}
-
-impl Pace {
-    pub fn send<T>(self, tx: &Sender<T>, msg: T) -> Sent {
-        let result = match self {
-            Pace::Fast => tx.send(msg).map_err(|_| TrySendError::Disconnected(())),
-            Pace::Live => tx.try_send(msg).map_err(|e| match e {
-                TrySendError::Full(_) => TrySendError::Full(()),
-                TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
-            }),
-        };
-        match result {
-            Ok(()) => Sent::Delivered,
-            Err(TrySendError::Full(())) => Sent::Dropped,
-            Err(TrySendError::Disconnected(())) => Sent::Gone,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn live_links_drop_when_full_and_fast_links_wait() {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        assert_eq!(Pace::Live.send(&tx, 1), Sent::Delivered);
-        assert_eq!(Pace::Live.send(&tx, 2), Sent::Dropped);
-        let reader = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            let got: Vec<i32> = rx.iter().collect();
-            got
-        });
-        // Waits until the reader makes room.
-        assert_eq!(Pace::Fast.send(&tx, 3), Sent::Delivered);
-        drop(tx);
-        assert_eq!(reader.join().unwrap(), [1, 3]);
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        drop(rx);
-        assert_eq!(Pace::Live.send(&tx, 1), Sent::Gone);
-        assert_eq!(Pace::Fast.send(&tx, 1), Sent::Gone);
-    }
-}
-
-/// The parts of the chain, as named in errors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    Source,
-    Resample,
-    Features,
-    Inference,
-    Emitter,
-}
-
-impl Stage {
-    fn name(self) -> &'static str {
-        match self {
-            Stage::Source => "audio input",
-            Stage::Resample => "resampler",
-            Stage::Features => "feature extraction",
-            Stage::Inference => "inference",
-            Stage::Emitter => "output",
-        }
-    }
-}
-
-/// What stages tell the supervisor.
-#[derive(Debug)]
-pub enum Status {
-    Ready(Stage),
-    Done(Stage),
-    /// The emitter finished: the end event as written.
-    Ended(End),
-    /// stdout was closed by its reader.
-    Closed,
-    Failed(Stage, String),
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -154,8 +61,8 @@ pub enum Error {
     NoWindow(PathBuf),
     #[error(transparent)]
     Source(#[from] AudioInputError),
-    #[error("{}: {message}", .stage.name())]
-    Stage { stage: Stage, message: String },
+    #[error("{}: {source}", .stage.name())]
+    Stage { stage: Stage, source: StageError },
 }
 
 /// `serd listen`'s settings.
@@ -171,7 +78,7 @@ pub struct Options {
 }
 
 /// How the stream ended.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     /// The final `end` event; `None` when stdout was closed before it.
     pub end: Option<End>,
@@ -189,9 +96,7 @@ pub fn run(
 ) -> Result<Outcome, Error> {
     let selected = backend::select(options.backend)?;
     let predictor = Predictor::load(&options.model, selected.device)?;
-    let info = predictor.info.clone();
-    let recipe = info.recipe();
-    let Windowing::Sliding { window, hop } = info.windowing() else {
+    let Windowing::Sliding { window, hop } = predictor.info.windowing() else {
         return Err(Error::NoWindow(options.model.clone()));
     };
 
@@ -200,19 +105,17 @@ pub fn run(
     let counters = Arc::new(Counters::new(input.dropped_counter()));
     let Some(source) = open_source(&options.source, writer, status_tx.clone(), stop)? else {
         return Ok(Outcome {
-            end: None,
-            closed: false,
             stopped: true,
+            ..Outcome::default()
         });
     };
-    let pace = if source.live { Pace::Live } else { Pace::Fast };
     let start = Event::Start(Start {
         time: String::new(),
         schema: events::SCHEMA,
         source: source.name.clone(),
         rate_in: source.rate,
         rate: SAMPLE_RATE,
-        features: info.features,
+        features: predictor.info.features,
         backend: selected.name.clone(),
         model: options.model.display().to_string(),
         window_s: window,
@@ -223,57 +126,19 @@ pub fn run(
     if let Some(tap) = &options.tap {
         tap.attach(counters.clone());
     }
-    let meter = options.tap.clone().map(tap::Meter::new);
-    let tap = options.tap.clone();
-    let infer_counters = counters.clone();
-    let emit_counters = counters.clone();
-
-    let (audio_tx, audio_rx) = crossbeam_channel::bounded(64);
-    let (windows_tx, windows_rx) = crossbeam_channel::bounded(16);
-    let (events_tx, events_rx) = crossbeam_channel::bounded(64);
-    let mut threads = vec![
-        spawn("serd-resample", Stage::Resample, &status_tx, move |ready| {
-            ready();
-            resample::run(input, audio_tx, meter).map_err(|e| e.to_string())
-        }),
-        spawn("serd-features", Stage::Features, &status_tx, move |ready| {
-            let extractor = Extractor::new(info.features, info.windowing(), Threads::One)
-                .map_err(|e| e.to_string())?
-                .with_front_end(info.front_end);
-            ready();
-            functionals::run(extractor, recipe, audio_rx, windows_tx, pace, &counters)
-                .map_err(|e| e.to_string())
-        }),
-        spawn("serd-infer", Stage::Inference, &status_tx, move |ready| {
-            infer::warm_up(&predictor);
-            if events_tx.send(start).is_err() {
-                return Ok(());
-            }
-            ready();
-            infer::run(&predictor, windows_rx, events_tx, pace, &infer_counters);
-            Ok(())
-        }),
-    ];
-    let emitter_status = status_tx.clone();
-    let format = options.format;
-    threads.push(
-        std::thread::Builder::new()
-            .name("serd-emit".into())
-            .spawn(move || {
-                let _ = emitter_status.send(Status::Ready(Stage::Emitter));
-                let msg =
-                    match emit::run(events_rx, out, format, tap.as_deref(), Some(&emit_counters)) {
-                        Ok(end) => Status::Ended(end),
-                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
-                        Err(e) => Status::Failed(Stage::Emitter, format!("writing events: {e}")),
-                    };
-                let _ = emitter_status.send(msg);
-            })
-            .expect("spawning a thread"),
-    );
+    let chain = Chain {
+        input,
+        predictor,
+        start,
+        pace: if source.live { Pace::Live } else { Pace::Fast },
+        counters,
+        tap: options.tap.clone(),
+        format: options.format,
+    };
+    let threads = chain.spawn(out, &status_tx);
     drop(status_tx);
 
-    let result = supervise(&source, &status, stop);
+    let result = supervise(&source, &status, stop, threads.len());
     // On success every stage has finished; on failure some may still be stuck on a device or
     // openSMILE: the process is about to exit, so they are left behind rather than waited for.
     if matches!(result, Ok(Outcome { end: Some(_), .. })) {
@@ -283,6 +148,93 @@ pub fn run(
         }
     }
     result
+}
+
+/// The stages after the source, and what they share.
+struct Chain {
+    input: input::Input,
+    predictor: Predictor,
+    /// The `start` event, which the inference stage sends once warmed up.
+    start: Event,
+    pace: Pace,
+    counters: Arc<Counters>,
+    tap: Option<Arc<dyn Tap>>,
+    format: emit::Format,
+}
+
+impl Chain {
+    /// Starts the resampler, feature, inference and emitter threads; each reports
+    /// [`Status::Ready`] once initialised.
+    fn spawn(
+        self,
+        out: impl Write + Send + 'static,
+        status: &Sender<Status>,
+    ) -> Vec<JoinHandle<()>> {
+        let Chain {
+            input,
+            predictor,
+            start,
+            pace,
+            counters,
+            tap,
+            format,
+        } = self;
+        let info = predictor.info.clone();
+        let meter = tap.clone().map(tap::Meter::new);
+        let (infer_counters, emit_counters) = (counters.clone(), counters.clone());
+        let (audio_tx, audio_rx) = crossbeam_channel::bounded(64);
+        let (windows_tx, windows_rx) = crossbeam_channel::bounded(16);
+        let (events_tx, events_rx) = crossbeam_channel::bounded(64);
+        vec![
+            spawn("serd-resample", Stage::Resample, status, move |ready| {
+                ready();
+                Ok(resample::run(input, audio_tx, meter)?)
+            }),
+            spawn("serd-features", Stage::Features, status, move |ready| {
+                let extractor = Extractor::new(info.features, info.windowing(), Threads::One)?
+                    .with_front_end(info.front_end);
+                ready();
+                let recipe = info.recipe();
+                Ok(functionals::run(
+                    extractor, recipe, audio_rx, windows_tx, pace, &counters,
+                )?)
+            }),
+            spawn("serd-infer", Stage::Inference, status, move |ready| {
+                infer::warm_up(&predictor);
+                if events_tx.send(start).is_err() {
+                    return Ok(());
+                }
+                ready();
+                infer::run(&predictor, windows_rx, events_tx, pace, &infer_counters);
+                Ok(())
+            }),
+            spawn_emitter(events_rx, out, format, tap, emit_counters, status),
+        ]
+    }
+}
+
+/// The emitter's thread: it reports how the stream ended rather than [`Status::Done`].
+fn spawn_emitter(
+    events: Receiver<Event>,
+    out: impl Write + Send + 'static,
+    format: emit::Format,
+    tap: Option<Arc<dyn Tap>>,
+    counters: Arc<Counters>,
+    status: &Sender<Status>,
+) -> JoinHandle<()> {
+    let status = status.clone();
+    std::thread::Builder::new()
+        .name("serd-emit".into())
+        .spawn(move || {
+            let _ = status.send(Status::Ready(Stage::Emitter));
+            let msg = match emit::run(events, out, format, tap.as_deref(), Some(&counters)) {
+                Ok(end) => Status::Ended(end),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Status::Closed,
+                Err(e) => Status::Failed(Stage::Emitter, StageError::Output(e)),
+            };
+            let _ = status.send(msg);
+        })
+        .expect("spawning a thread")
 }
 
 /// Opens the source on a thread of its own, so that a stop request is heard while opening
@@ -308,57 +260,90 @@ fn open_source(
             Ok(result) => Ok(Some(result?)),
             Err(_) => Err(Error::Stage {
                 stage: Stage::Source,
-                message: "internal error (a panic; please report it)".into(),
+                source: StageError::Panic,
             }),
         },
         recv(stop) -> _ => Ok(None),
     }
 }
 
+/// How the ready handshake ended.
+enum Handshake {
+    /// Every stage is ready: the source may start.
+    Ready,
+    /// A stop came first: the source ends its stream without starting it.
+    Stopped,
+    /// stdout's reader went away.
+    Closed,
+}
+
+/// Waits until the chain ends, after starting the source once `stages` stages are ready.
 fn supervise(
     source: &device::DeviceHandle,
     status: &Receiver<Status>,
     stop: &Receiver<()>,
+    stages: usize,
 ) -> Result<Outcome, Error> {
-    let mut outcome = Outcome {
-        end: None,
-        closed: false,
-        stopped: false,
+    let mut outcome = Outcome::default();
+    let deadline = match handshake(source, status, stop, stages)? {
+        Handshake::Ready => {
+            source.start();
+            None
+        }
+        Handshake::Stopped => {
+            outcome.stopped = true;
+            Some(Instant::now() + DRAIN)
+        }
+        Handshake::Closed => {
+            outcome.closed = true;
+            return Ok(outcome);
+        }
     };
-    // Ready handshake: the four stages after the source.
-    let mut waiting = 4;
-    while waiting > 0 {
+    drain(source, status, stop, outcome, deadline)
+}
+
+/// The ready handshake: waits for `stages` [`Status::Ready`] reports.
+fn handshake(
+    source: &device::DeviceHandle,
+    status: &Receiver<Status>,
+    stop: &Receiver<()>,
+    mut stages: usize,
+) -> Result<Handshake, Error> {
+    while stages > 0 {
         select! {
             recv(status) -> msg => match msg {
-                Ok(Status::Ready(_)) => waiting -= 1,
-                Ok(Status::Failed(stage, e)) => {
+                Ok(Status::Ready(_)) => stages -= 1,
+                Ok(Status::Failed(stage, source_error)) => {
                     source.stop();
-                    return Err(Error::Stage { stage, message: e });
+                    return Err(Error::Stage { stage, source: source_error });
                 }
                 Ok(Status::Closed) => {
                     source.stop();
-                    outcome.closed = true;
-                    return Ok(outcome);
+                    return Ok(Handshake::Closed);
                 }
                 Ok(_) => {}
-                Err(_) => return Err(Error::Stage { stage: Stage::Source, message: "the chain stopped".into() }),
+                Err(_) => return Err(Error::Stage { stage: Stage::Source, source: StageError::Stopped }),
             },
             recv(stop) -> _ => {
                 // The source ends its stream without starting it; the stages that are not
                 // ready yet take it when they are, so the `start` event, if written, gets
                 // its `end`.
                 source.stop();
-                outcome.stopped = true;
-                break;
+                return Ok(Handshake::Stopped);
             }
         }
     }
-    let mut deadline: Option<Instant> = None;
-    if outcome.stopped {
-        deadline = Some(Instant::now() + DRAIN);
-    } else {
-        source.start();
-    }
+    Ok(Handshake::Ready)
+}
+
+/// Waits for the emitter's end of the stream; after a stop or a failure, for at most [`DRAIN`].
+fn drain(
+    source: &device::DeviceHandle,
+    status: &Receiver<Status>,
+    stop: &Receiver<()>,
+    mut outcome: Outcome,
+    mut deadline: Option<Instant>,
+) -> Result<Outcome, Error> {
     let mut failure = None;
     loop {
         // No deadline until a stop or a failure: a live stream is waited on for ever.
@@ -377,7 +362,7 @@ fn supervise(
                 Ok(Status::Failed(stage, e)) => {
                     source.stop();
                     // The first failure is the cause; give the chain a moment to write `end`.
-                    failure.get_or_insert(Error::Stage { stage, message: e });
+                    failure.get_or_insert(Error::Stage { stage, source: e });
                     if stage == Stage::Emitter {
                         break;
                     }
@@ -409,7 +394,7 @@ fn spawn(
     name: &str,
     stage: Stage,
     status: &Sender<Status>,
-    body: impl FnOnce(&dyn Fn()) -> Result<(), String> + Send + 'static,
+    body: impl FnOnce(&dyn Fn()) -> Result<(), StageError> + Send + 'static,
 ) -> JoinHandle<()> {
     let status = status.clone();
     std::thread::Builder::new()
@@ -422,9 +407,7 @@ fn spawn(
             let msg = match result {
                 Ok(Ok(())) => Status::Done(stage),
                 Ok(Err(e)) => Status::Failed(stage, e),
-                Err(_) => {
-                    Status::Failed(stage, "internal error (a panic; please report it)".into())
-                }
+                Err(_) => Status::Failed(stage, StageError::Panic),
             };
             let _ = status.send(msg);
         })

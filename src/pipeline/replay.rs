@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::device::{CaptureDevice, Control, DeviceHandle};
+use super::device::{Control, DeviceHandle};
 use super::input::Writer;
-use super::{Stage, Status};
+use super::status::{SourceError, Stage, Status};
 use crate::audio::decode::{AudioFile, DecodeError, STDIN};
 
 /// A file; `realtime` paces it at the speed it was recorded, otherwise it goes as fast as the
@@ -26,10 +26,10 @@ pub struct ReplayError {
     pub source: DecodeError,
 }
 
-impl CaptureDevice for Replay {
-    type Error = ReplayError;
-
-    fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, ReplayError> {
+impl Replay {
+    /// Opens the file (so that its rate is known and errors come at once) and starts the replay
+    /// thread, which reads on [`Control::Start`].
+    pub fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, ReplayError> {
         open_file(&self.path, self.realtime, writer, status)
     }
 }
@@ -57,7 +57,14 @@ fn open_file(
             // by the end of input, can report that it ended.
             let status_msg = match result {
                 Ok(()) => Status::Done(Stage::Source),
-                Err(e) => Status::Failed(Stage::Source, format!("{shown}: {e}")),
+                Err(source) => Status::Failed(
+                    Stage::Source,
+                    SourceError::Replay {
+                        path: shown,
+                        source,
+                    }
+                    .into(),
+                ),
             };
             let _ = status.send(status_msg);
             writer.end();

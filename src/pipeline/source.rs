@@ -1,17 +1,16 @@
 //! What `serd listen` listens to, and opening it: the microphone ([`super::mic`]) or a file
 //! replayed through the same input link ([`super::replay`]), so that everything after the audio
-//! callback is the same code. Both are [`CaptureDevice`]s.
+//! callback is the same code. Both keep the contract of [`super::device`].
 
 use std::path::PathBuf;
 
 use crossbeam_channel::Sender;
 
-use super::device::CaptureDevice;
 pub use super::device::DeviceHandle;
 use super::input::Writer;
 use super::mic::{MicError, Microphone};
 use super::replay::{Replay, ReplayError};
-use super::Status;
+use super::status::Status;
 
 /// What `serd listen` listens to.
 #[derive(Clone, Debug)]
