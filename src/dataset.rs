@@ -346,12 +346,12 @@ impl Progress {
     pub fn finish_and_clear(&self) {
         self.bar.finish_and_clear();
         if self.lines && self.bar.length().unwrap_or(0) > 0 {
-            log::info!(
+            crate::logging::progress(&format!(
                 "{}: done, {} in {}",
                 self.what,
                 self.bar.position(),
                 indicatif::HumanDuration(self.bar.elapsed())
-            );
+            ));
         }
     }
 
@@ -378,7 +378,7 @@ impl Progress {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        log::info!(
+        crate::logging::progress(&format!(
             "{} {position}/{len} after {}{}",
             self.what,
             indicatif::HumanDuration(self.bar.elapsed()),
@@ -387,7 +387,7 @@ impl Progress {
             } else {
                 format!(" ({message})")
             }
-        );
+        ));
     }
 }
 

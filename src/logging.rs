@@ -73,6 +73,14 @@ pub fn report(text: &str) {
     }
 }
 
+/// A progress line, for where no progress bar can be drawn (stderr is not a terminal): shown like
+/// a bar would be, unless `--quiet`.
+pub fn progress(text: &str) {
+    if log::max_level() >= LevelFilter::Warn {
+        write_stderr(&format!("serd: {}\n", escape_line_breaks(text)));
+    }
+}
+
 /// A message is one line: line breaks inside it (a file name can hold one) are written as `\n`
 /// and `\r`, so that a reader of the log never sees one message as two.
 fn escape_line_breaks(message: &str) -> std::borrow::Cow<'_, str> {

@@ -124,6 +124,10 @@ fn train_eval_predict_on_a_separable_corpus() {
         stderr.find("fold").is_none_or(|fold| warned < fold),
         "{stderr}"
     );
+    // stderr is not a terminal here: progress comes as lines, without -v.
+    for step in ["cross-validation, fold 1/2", "final model, members trained: done"] {
+        assert!(stderr.contains(step), "no {step:?} in {stderr}");
+    }
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         report["n"], 60,
