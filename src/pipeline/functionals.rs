@@ -142,8 +142,11 @@ pub fn run(
     if windows.is_empty() && totals.windows == 0 {
         if let Some(clip) = kept.filter(|s| s.len() as f64 >= MIN_SECONDS * f64::from(SAMPLE_RATE))
         {
-            let mut whole = Extractor::new(recipe.set, Windowing::Whole, Threads::One)?
-                .with_front_end(recipe.front);
+            let whole = Recipe {
+                windowing: Windowing::Whole,
+                ..recipe
+            };
+            let mut whole = whole.extractor(Threads::One)?;
             whole.push(&clip, &mut windows)?;
             whole.finish(&mut windows)?;
         }

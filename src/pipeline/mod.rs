@@ -41,7 +41,7 @@ use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use crate::backend::{self, Backend, NoAdapter};
 use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
 use crate::inference::Predictor;
-use crate::model_dir::ModelError;
+use crate::model_dir::{ModelError, ModelInfo};
 use events::{End, Event, Start};
 pub use source::{AudioInput, AudioInputError};
 pub use tap::{Counters, Tap};
@@ -237,9 +237,7 @@ pub fn run(
             resample::run(input, audio_tx, meter).map_err(|e| e.to_string())
         }),
         spawn("serd-features", Stage::Features, &status_tx, move |ready| {
-            let extractor = Extractor::new(info.features, info.windowing(), Threads::One)
-                .map_err(|e| e.to_string())?
-                .with_front_end(info.front_end);
+            let extractor = extractor(&info).map_err(|e| e.to_string())?;
             ready();
             functionals::run(extractor, recipe, audio_rx, windows_tx, pace, &counters)
                 .map_err(|e| e.to_string())
@@ -405,6 +403,11 @@ fn supervise(
 
 /// Starts a stage on a named thread; its closure calls `ready` once initialised. A panic is
 /// turned into a failure of the stage.
+/// The extractor `listen` computes a model's windows with: its recipe's, on one thread.
+pub(crate) fn extractor(info: &ModelInfo) -> Result<Extractor, crate::features::Error> {
+    info.recipe().extractor(Threads::One)
+}
+
 fn spawn(
     name: &str,
     stage: Stage,
