@@ -242,19 +242,22 @@ fn cross_validations(
 ) -> Result<(Option<CvReport>, Option<CvReport>), TrainError> {
     let files = &prepared.files;
     let started = Instant::now();
-    let speaker_cv = if config.cv != CvPlan::Corpus {
-        let stage = Stage::SpeakerCv;
+    // One cross-validation over the parts `fold_of` names, its figures reported.
+    let mut run = |stage, fold_of: &[usize], temperatures| -> Result<CvReport, TrainError> {
         let cv = cross_validate(
             stage,
             files,
-            &prepared.fold_of,
+            fold_of,
             config,
-            None,
+            temperatures,
             device,
             progress,
         )?;
         progress.figures(stage, &cv, started.elapsed().as_secs_f64());
-        Some(cv)
+        Ok(cv)
+    };
+    let speaker_cv = if config.cv != CvPlan::Corpus {
+        Some(run(Stage::SpeakerCv, &prepared.fold_of, None)?)
     } else {
         None
     };
@@ -263,18 +266,7 @@ fn cross_validations(
         let temperatures = speaker_cv
             .as_ref()
             .map(|cv| (cv.calibration.temperature, cv.calibration.file_temperature));
-        let stage = Stage::CorpusCv;
-        let cv = cross_validate(
-            stage,
-            files,
-            &corpus_of,
-            config,
-            temperatures,
-            device,
-            progress,
-        )?;
-        progress.figures(stage, &cv, started.elapsed().as_secs_f64());
-        Some(cv)
+        Some(run(Stage::CorpusCv, &corpus_of, temperatures)?)
     } else {
         None
     };
