@@ -10,13 +10,22 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+#[path = "vendor/opensmile-sys/build_common.rs"]
+mod build_common;
+
+use build_common::{collect, Fnv};
+
 const SERD_CONFIG: &str = "src/features/conf";
 
 fn main() {
     let manifest =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for path in ["build.rs", SERD_CONFIG] {
+    for path in [
+        "build.rs",
+        "vendor/opensmile-sys/build_common.rs",
+        SERD_CONFIG,
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
     bundled_model(&manifest, &out);
@@ -108,37 +117,4 @@ fn serd_config(manifest: &Path, out: &Path) {
     )
     .unwrap();
     fs::write(out.join("serd_config.rs"), code).expect("write serd_config.rs");
-}
-
-fn collect(dir: &Path, prefix: &str, files: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
-        if path.is_dir() {
-            collect(&path, &name, files);
-        } else {
-            files.push((name, path));
-        }
-    }
-}
-
-/// FNV-1a, 64 bit: enough to tell versions apart, and no build dependency (opensmile-sys's build
-/// script has its own: build scripts share no code without a crate of their own).
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::extract::{model_windows, Conditioned, FileError, Recipe};
-use crate::features::{Threads, Window};
+use crate::features::{FrontEnd, Threads, Window, Windowing};
 use crate::files::{fnv1a, write_whole, FNV_OFFSET};
 
 /// Format of an entry (02: a checksum of the entry ends it).
@@ -97,14 +97,36 @@ fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
 /// resampler's 10 ms chunks).
 const REVISION: u32 = 5;
 
+/// Version of the key's encoding ([`key`]): bumped whenever what it encodes, or how, changes.
+/// (1: fields written explicitly, replacing the `Debug` text of the windowing and front end.)
+const KEY_ENCODING: u32 = 1;
+
+/// The windowing as the key writes it: `whole`, or `sliding:WINDOW:HOP` in seconds.
+fn windowing_key(windowing: Windowing) -> String {
+    match windowing {
+        Windowing::Whole => "whole".into(),
+        Windowing::Sliding { window, hop } => format!("sliding:{window}:{hop}"),
+    }
+}
+
+/// The front end as the key writes it: `none`, or `level:LEVEL:FLOOR` in dBFS.
+fn front_key(front: Option<FrontEnd>) -> String {
+    match front {
+        None => "none".into(),
+        Some(f) => format!("level:{}:{}", f.level_dbfs, f.floor_dbfs),
+    }
+}
+
 /// FNV-1a over the file and the extraction parameters: recipe, and the condition with its seed
 /// and babble sources (by path: the corpus files, which do not change under a training run).
+/// Every field is written explicitly ([`KEY_ENCODING`]), never through `Debug`, so that renaming
+/// a type neither invalidates nor confuses keys.
 fn key(bytes: &[u8], recipe: Recipe, conditioned: Option<&Conditioned>) -> u64 {
     let mut params = format!(
-        "{}|{:?}|{:?}/{}|{}|{}|{REVISION}",
+        "key{KEY_ENCODING}|{}|{}|{}/{}|{}|{}|{REVISION}",
         recipe.set.name(),
-        recipe.windowing,
-        recipe.front,
+        windowing_key(recipe.windowing),
+        front_key(recipe.front),
         crate::features::FRONT_END_REVISION,
         env!("CARGO_PKG_VERSION"),
         crate::opensmile::BUNDLE_ID
@@ -199,6 +221,48 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key is written from the recipe's values: each of them changes it, and the encoding
+    /// of the windowing and front end is explicit text.
+    #[test]
+    fn keys_follow_every_value_of_the_recipe() {
+        let recipe = Recipe {
+            set: crate::features::FeatureSet::Egemaps,
+            windowing: Windowing::sliding(2.0, 1.0).unwrap(),
+            front: Some(FrontEnd::DEFAULT),
+        };
+        assert_eq!(windowing_key(recipe.windowing), "sliding:2:1");
+        assert_eq!(windowing_key(Windowing::Whole), "whole");
+        assert_eq!(front_key(recipe.front), "level:-20:-70");
+        assert_eq!(front_key(None), "none");
+        let k = |r: Recipe| key(b"audio", r, None);
+        let others = [
+            Recipe {
+                set: crate::features::FeatureSet::Compare,
+                ..recipe
+            },
+            Recipe {
+                windowing: Windowing::sliding(2.0, 0.5).unwrap(),
+                ..recipe
+            },
+            Recipe {
+                front: None,
+                ..recipe
+            },
+            Recipe {
+                front: Some(FrontEnd {
+                    floor_dbfs: -80.0,
+                    ..FrontEnd::DEFAULT
+                }),
+                ..recipe
+            },
+        ];
+        assert_eq!(k(recipe), k(recipe));
+        for other in others {
+            assert_ne!(k(recipe), k(other), "{other:?}");
+        }
+        assert_ne!(k(recipe), key(b"other audio", recipe, None));
+    }
 
     /// Fuzzing the entry reader: damaged entries given a valid checksum (so the parser itself is
     /// reached) decode to windows of the right size or to a miss; damaged entries with their old

@@ -53,7 +53,7 @@ pub fn features(
 ) -> (Vec<Labelled>, Vec<Skipped>, usize) {
     let progress = bar(items.len() as u64, "features");
     let hits = AtomicUsize::new(0);
-    let results: Vec<Result<Labelled, Skipped>> = items
+    let results: Vec<Result<Labelled, (PathBuf, SkipReason)>> = items
         .par_iter()
         .map(|item| {
             let result = cache.windows(&item.path, recipe, None);
@@ -71,14 +71,8 @@ pub fn features(
                         conditions: Vec::new(),
                     })
                 }
-                Ok(_) => Err(Skipped {
-                    path: item.path.clone(),
-                    error: SHORT.into(),
-                }),
-                Err(e) => Err(Skipped {
-                    path: item.path.clone(),
-                    error: e.to_string(),
-                }),
+                Ok(_) => Err((item.path.clone(), SkipReason::TooShort)),
+                Err(e) => Err((item.path.clone(), SkipReason::Failed(e.to_string()))),
             }
         })
         .collect();
@@ -88,15 +82,18 @@ pub fn features(
     for r in results {
         match r {
             Ok(l) => ok.push(l),
-            Err(s) => {
+            Err((path, reason)) => {
                 // Short files are expected with long windows: one summary line, details at -v.
-                if s.error == SHORT {
+                if reason == SkipReason::TooShort {
                     short += 1;
-                    log::info!("{}: {} (skipped)", s.path.display(), s.error);
+                    log::info!("{}: {reason} (skipped)", path.display());
                 } else {
-                    log::warn!("{}: {} (skipped)", s.path.display(), s.error);
+                    log::warn!("{}: {reason} (skipped)", path.display());
                 }
-                skipped.push(s);
+                skipped.push(Skipped {
+                    path,
+                    error: reason.to_string(),
+                });
             }
         }
     }
@@ -106,7 +103,16 @@ pub fn features(
     (ok, skipped, hits.into_inner())
 }
 
-const SHORT: &str = "shorter than one window";
+/// Why a file's features cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SkipReason {
+    /// It gave no window: expected of short files with long windows.
+    #[error("shorter than one window")]
+    TooShort,
+    /// Its extraction failed, as said.
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// The files a run could not use, for reports: the data sources' problems, then the files whose
 /// features failed.
@@ -116,7 +122,7 @@ pub fn skipped_report(dataset: &Dataset, skipped: &[Skipped]) -> Vec<Skipped> {
 
 /// Which copy of a file a [`Job`] makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Copy {
+pub enum CopyKind {
     /// The n-th augmented copy.
     Augmented(usize),
     /// The file under the n-th test condition.
@@ -126,7 +132,7 @@ pub enum Copy {
 /// One conditioned copy of one file to extract.
 pub struct Job {
     pub file: usize,
-    pub copy: Copy,
+    pub copy: CopyKind,
     pub condition: Condition,
     pub seed: u64,
     /// Recordings its babble may be mixed from.
@@ -135,12 +141,12 @@ pub struct Job {
 
 /// A seed for one copy of one file, from the run's seed: the same run gives the same copies, and
 /// augmented and test copies never share a noise instance or a room.
-pub fn copy_seed(seed: u64, copy: Copy, condition: Option<&Condition>, path: &Path) -> u64 {
+pub fn copy_seed(seed: u64, copy: CopyKind, condition: Option<&Condition>, path: &Path) -> u64 {
     // A test copy's seed follows its condition, not its place on the command line.
     let tag = match (copy, condition) {
-        (Copy::Augmented(n), _) => format!("augment/{n}"),
-        (Copy::Test(_), Some(c)) => format!("test/{c}"),
-        (Copy::Test(n), None) => format!("test/{n}"),
+        (CopyKind::Augmented(n), _) => format!("augment/{n}"),
+        (CopyKind::Test(_), Some(c)) => format!("test/{c}"),
+        (CopyKind::Test(n), None) => format!("test/{n}"),
     };
     let h = fnv1a(FNV_OFFSET, &seed.to_le_bytes());
     let h = fnv1a(h, tag.as_bytes());
@@ -180,7 +186,7 @@ pub fn talkers(
     chosen.iter().map(|&j| files[j].path.clone()).collect()
 }
 
-/// Every file under every condition in `conditions` ([`Copy::Test`]), seeded from `seed`, its
+/// Every file under every condition in `conditions` ([`CopyKind::Test`]), seeded from `seed`, its
 /// babble talkers drawn from the files `allowed(file, talker)` accepts.
 pub fn test_copies(
     files: &[Labelled],
@@ -199,7 +205,7 @@ pub fn test_copies(
     let mut jobs = Vec::new();
     for (i, file) in files.iter().enumerate() {
         for (n, condition) in conditions.iter().enumerate() {
-            let copy = Copy::Test(n);
+            let copy = CopyKind::Test(n);
             let seed = copy_seed(seed, copy, Some(condition), &file.path);
             let babble = talkers(files, i, |j| allowed(i, j), &mut Rng::new(seed));
             jobs.push(Job {
@@ -224,8 +230,8 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
     let tests = jobs
         .iter()
         .filter_map(|j| match j.copy {
-            Copy::Test(n) => Some(n + 1),
-            Copy::Augmented(_) => None,
+            CopyKind::Test(n) => Some(n + 1),
+            CopyKind::Augmented(_) => None,
         })
         .max()
         .unwrap_or(0);
@@ -258,11 +264,11 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
     for (job, result) in jobs.iter().zip(results) {
         let file = &mut files[job.file];
         match (result, job.copy) {
-            (Ok(windows), Copy::Augmented(_)) if !windows.is_empty() => {
+            (Ok(windows), CopyKind::Augmented(_)) if !windows.is_empty() => {
                 file.augmented.push(windows)
             }
-            (Ok(windows), Copy::Test(n)) => file.conditions[n] = windows,
-            (Ok(_), Copy::Augmented(_)) => {}
+            (Ok(windows), CopyKind::Test(n)) => file.conditions[n] = windows,
+            (Ok(_), CopyKind::Augmented(_)) => {}
             (Err(e), copy) => {
                 log::info!(
                     "{} under {}: {e} (copy left out)",
@@ -270,8 +276,8 @@ pub fn add_copies(files: &mut [Labelled], jobs: &[Job], recipe: Recipe, cache: &
                     job.condition
                 );
                 let what = match copy {
-                    Copy::Augmented(_) => "augmented copies".to_string(),
-                    Copy::Test(_) => job.condition.to_string(),
+                    CopyKind::Augmented(_) => "augmented copies".to_string(),
+                    CopyKind::Test(_) => job.condition.to_string(),
                 };
                 match failed.iter_mut().find(|(w, _, _)| *w == what) {
                     Some((_, n, _)) => *n += 1,

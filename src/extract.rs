@@ -92,6 +92,12 @@ pub struct Recipe {
 
 impl Recipe {
     /// openSMILE's own features: no front end.
+    /// The extractor that computes this recipe's windows: the one constructor `extract`,
+    /// `predict`, `eval`, `train` and `listen` all use, so that none leaves a part out.
+    pub fn extractor(&self, threads: Threads) -> Result<Extractor, crate::features::Error> {
+        Ok(Extractor::new(self.set, self.windowing, threads)?.with_front_end(self.front))
+    }
+
     pub fn raw(set: FeatureSet, windowing: Windowing) -> Recipe {
         Recipe {
             set,
@@ -126,8 +132,7 @@ impl Feeder {
     fn new(rate: u32, recipe: Recipe, threads: Threads) -> Result<Feeder, FileError> {
         Ok(Feeder {
             resampler: Resampler::new(rate, SAMPLE_RATE)?,
-            extractor: Extractor::new(recipe.set, recipe.windowing, threads)?
-                .with_front_end(recipe.front),
+            extractor: recipe.extractor(threads)?,
             resampled: Vec::new(),
             windows: Vec::new(),
             samples: 0,
@@ -396,4 +401,45 @@ pub fn feature_names(set: FeatureSet) -> Result<Vec<String>, features::Error> {
     Ok(Extractor::new(set, Windowing::Whole, Threads::One)?
         .names()
         .to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::FrontEnd;
+
+    /// `listen` builds its extractor from a model as every other command builds theirs from the
+    /// model's recipe: same feature set, windows and front end, for every set and front end.
+    #[test]
+    fn listen_and_extract_configure_the_same_extractor() {
+        let fronts = [
+            None,
+            Some(FrontEnd::DEFAULT),
+            Some(FrontEnd {
+                floor_dbfs: -90.0,
+                ..FrontEnd::DEFAULT
+            }),
+        ];
+        for set in [FeatureSet::Egemaps, FeatureSet::Compare] {
+            for front in fronts {
+                let windowing = Windowing::sliding(2.0, 1.0).unwrap();
+                let mut config = crate::train::TrainConfig::new(Vec::new(), PathBuf::new());
+                config.set = set;
+                config.front = front;
+                config.windowing = windowing;
+                let scaler = crate::scaler::Scaler::fit([vec![0.0; set.dimension()].as_slice()]);
+                let info = crate::train::model_info(&config.options(), scaler);
+                let recipe = Recipe {
+                    set,
+                    windowing,
+                    front,
+                };
+                assert_eq!(info.recipe(), recipe);
+                let listen = crate::pipeline::extractor(&info).unwrap();
+                let extract = recipe.extractor(Threads::One).unwrap();
+                assert_eq!(listen.configuration(), (set, windowing, front));
+                assert_eq!(extract.configuration(), (set, windowing, front));
+            }
+        }
+    }
 }

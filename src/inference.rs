@@ -86,11 +86,7 @@ impl Predictor {
         }
         let rows: Vec<Vec<f32>> = windows
             .iter()
-            .map(|w| {
-                let mut row = w.features.clone();
-                self.info.scaler.apply(&mut row);
-                row
-            })
+            .map(|w| self.info.scaler.scaled(&w.features))
             .collect();
         let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
         // The ensemble's probability is the mean of its members', drawn towards uniform as far

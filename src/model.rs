@@ -266,6 +266,18 @@ impl Cnn {
     }
 }
 
+/// Rows of one length as a `[rows, length]` tensor on `device`: how networks read examples, in
+/// training and in inference alike.
+pub fn rows_tensor<'r>(rows: impl IntoIterator<Item = &'r [f32]>, device: &Device) -> Tensor<2> {
+    let (mut data, mut count, mut length) = (Vec::new(), 0, 0);
+    for row in rows {
+        length = row.len();
+        data.extend_from_slice(row);
+        count += 1;
+    }
+    Tensor::<2>::from_data(TensorData::new(data, [count, length]), device)
+}
+
 /// Class probabilities of standardised rows, in batches: the mean of the networks' (an ensemble).
 pub fn ensemble_probs(
     models: &[Cnn],
@@ -274,9 +286,7 @@ pub fn ensemble_probs(
 ) -> Vec<[f32; Emotion::COUNT]> {
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(256) {
-        let n = chunk[0].len();
-        let data: Vec<f32> = chunk.iter().flat_map(|r| r.iter().copied()).collect();
-        let x = Tensor::<2>::from_data(TensorData::new(data, [chunk.len(), n]), device);
+        let x = rows_tensor(chunk.iter().copied(), device);
         // One upload, every member on the device, one read back: on a GPU each transfer is a
         // synchronisation, which costs more than the small networks themselves.
         let sum = models

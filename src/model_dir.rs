@@ -242,6 +242,73 @@ impl ModelDir {
             path: path.clone(),
             source,
         })?;
+        info.validate(&path)?;
+        let models = (0..info.members + info.linear)
+            .map(|member| load_member(dir, &info, member, device))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Damaged weights can load and still give NaN: try the networks once on the mean input.
+        let probe = vec![0.0; info.features.dimension()];
+        let outputs = crate::model::ensemble_probs(&models, &[probe.as_slice()], device);
+        if outputs.iter().flatten().any(|p| !p.is_finite()) {
+            return Err(ModelError::Weights {
+                path: dir.to_path_buf(),
+                reason: "the networks give non-finite outputs (damaged weights)".into(),
+            });
+        }
+        Ok((info, models))
+    }
+}
+
+/// The network of ensemble member `member` of the model in `dir`, its weights checked against
+/// what `info` says of them (size, checksum) before burn reads them.
+fn load_member(
+    dir: &Path,
+    info: &ModelInfo,
+    member: usize,
+    device: &Device,
+) -> Result<Cnn, ModelError> {
+    let config = info.member(member);
+    let weights = dir.join(weights_file(member));
+    let bytes = std::fs::read(&weights).map_err(|source| ModelError::Io {
+        path: weights.clone(),
+        source,
+    })?;
+    let damaged = |reason: String| ModelError::Weights {
+        path: weights.clone(),
+        reason,
+    };
+    // Checked before burn reads the file: the sizes model.json states must be the weights' (4
+    // bytes a value, plus the format's few kilobytes of names).
+    let values = config.parameters();
+    if !(values * 4..=values * 4 + 65_536).contains(&bytes.len()) {
+        return Err(damaged(format!(
+            "{} bytes, but the network model.json describes holds {values} values ({} bytes)",
+            bytes.len(),
+            values * 4
+        )));
+    }
+    if let Some(expected) = info.checksums.get(&weights_file(member)) {
+        let found = checksum(&bytes);
+        if &found != expected {
+            return Err(damaged(format!(
+                "checksum {found}, model.json says {expected}: the file was changed or damaged \
+                 after training"
+            )));
+        }
+    }
+    config
+        .init(device)
+        .try_load_file(&weights)
+        .map_err(|e| damaged(e.to_string()))
+}
+
+impl ModelInfo {
+    /// Checks that the description is one serd can serve: its format, labels, sizes, network,
+    /// scaler, windows, front end, novelty gate, temperatures and voicing threshold. `path` is
+    /// where it was read from, for the error.
+    pub fn validate(&self, path: &Path) -> Result<(), ModelError> {
+        let info = self;
+        let path = path.to_path_buf();
         if !(1..=FORMAT).contains(&info.format) {
             return Err(ModelError::Format {
                 path,
@@ -302,57 +369,7 @@ impl ModelDir {
                 info.min_voiced
             )));
         }
-        let models = (0..info.members + info.linear)
-            .map(|member| {
-                let config = info.member(member);
-                let weights = dir.join(weights_file(member));
-                let bytes = std::fs::read(&weights).map_err(|source| ModelError::Io {
-                    path: weights.clone(),
-                    source,
-                })?;
-                let damaged = |reason: String| ModelError::Weights {
-                    path: weights.clone(),
-                    reason,
-                };
-                // Checked before burn reads the file: the sizes model.json states must be the
-                // weights' (4 bytes a value, plus the format's few kilobytes of names).
-                let values = config.parameters();
-                if !(values * 4..=values * 4 + 65_536).contains(&bytes.len()) {
-                    return Err(damaged(format!(
-                        "{} bytes, but the network model.json describes holds {values} values \
-                         ({} bytes)",
-                        bytes.len(),
-                        values * 4
-                    )));
-                }
-                if let Some(expected) = info.checksums.get(&weights_file(member)) {
-                    let found = checksum(&bytes);
-                    if &found != expected {
-                        return Err(damaged(format!(
-                            "checksum {found}, model.json says {expected}: the file was changed \
-                             or damaged after training"
-                        )));
-                    }
-                }
-                config
-                    .init(device)
-                    .try_load_file(&weights)
-                    .map_err(|e| ModelError::Weights {
-                        path: weights.clone(),
-                        reason: e.to_string(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // Damaged weights can load and still give NaN: try the networks once on the mean input.
-        let probe = vec![0.0; n];
-        let outputs = crate::model::ensemble_probs(&models, &[probe.as_slice()], device);
-        if outputs.iter().flatten().any(|p| !p.is_finite()) {
-            return Err(ModelError::Weights {
-                path: dir.to_path_buf(),
-                reason: "the networks give non-finite outputs (damaged weights)".into(),
-            });
-        }
-        Ok((info, models))
+        Ok(())
     }
 }
 

@@ -49,6 +49,13 @@ impl Scaler {
         Scaler { mean, std }
     }
 
+    /// `features` standardised: the row a network reads, in training and in inference alike.
+    pub fn scaled(&self, features: &[f32]) -> Vec<f32> {
+        let mut row = features.to_vec();
+        self.apply(&mut row);
+        row
+    }
+
     /// Standardises one row in place. A value that is not finite (a feature openSMILE could not
     /// compute) becomes 0, the training mean, so one bad feature cannot make every probability NaN.
     pub fn apply(&self, row: &mut [f32]) {

@@ -281,17 +281,7 @@ impl AudioFile {
             buffer.copy_interleaved_ref(decoded);
             let samples = &mut buffer.samples_mut()[..frames * channels];
             self.sanitizer.apply(samples);
-            let samples = &*samples;
-            if channels == 1 {
-                out.extend_from_slice(samples);
-            } else {
-                let scale = 1.0 / channels as f32;
-                out.extend(
-                    samples
-                        .chunks_exact(channels)
-                        .map(|f| f.iter().sum::<f32>() * scale),
-                );
-            }
+            super::downmix(samples, channels, out);
             return Ok(true);
         }
     }

@@ -13,6 +13,21 @@ pub mod resample;
 /// (samples of 2e38 did). Such samples are clipped to the bound.
 pub const SAMPLE_LIMIT: f32 = 1000.0;
 
+/// The mean of the channels of each interleaved frame, appended to `out`: serd's one down-mix, of
+/// files, stdin and microphones alike.
+pub fn downmix(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
+    if channels <= 1 {
+        out.extend_from_slice(interleaved);
+        return;
+    }
+    let scale = 1.0 / channels as f32;
+    out.extend(
+        interleaved
+            .chunks_exact(channels)
+            .map(|f| f.iter().sum::<f32>() * scale),
+    );
+}
+
 /// What [`sanitize`] changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sanitized {

@@ -1,10 +1,9 @@
 //! The subcommands of the `serd` binary, and what they share.
 
-pub mod card;
 pub mod eval;
 pub mod extract;
 pub mod listen;
-pub mod metrics_file;
+
 pub mod predict;
 pub mod train;
 

@@ -8,22 +8,7 @@
 use super::*;
 
 pub(super) fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
-    let bytes = fs::read(path).map_err(|e| CorpusError::Read {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
-        CorpusError::Manifest {
-            path: path.to_path_buf(),
-            detail: format!("line {line}: not UTF-8 text (save the manifest as UTF-8)"),
-        }
-    })?;
-    let records = parse_csv(&text).map_err(|detail| CorpusError::Manifest {
-        path: path.to_path_buf(),
-        detail,
-    })?;
+    let records = read_records(path)?;
     let mut records = records
         .into_iter()
         .filter(|(_, fields)| fields.iter().any(|f| !f.trim().is_empty()));
@@ -103,6 +88,26 @@ pub(super) fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
         log::warn!("{}: {}", path.display(), left_out_detail(&source.left_out));
     }
     Ok(source)
+}
+
+/// The manifest's CSV records, each with the line it starts on.
+fn read_records(path: &Path) -> Result<Vec<(usize, Vec<String>)>, CorpusError> {
+    let bytes = fs::read(path).map_err(|e| CorpusError::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        CorpusError::Manifest {
+            path: path.to_path_buf(),
+            detail: format!("line {line}: not UTF-8 text (save the manifest as UTF-8)"),
+        }
+    })?;
+    parse_csv(&text).map_err(|detail| CorpusError::Manifest {
+        path: path.to_path_buf(),
+        detail,
+    })
 }
 
 /// Splits CSV text (RFC 4180) into records, each with the line it starts on (1-based).

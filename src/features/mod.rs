@@ -270,6 +270,41 @@ impl Plan {
     }
 }
 
+/// The values serd's openSMILE configuration leaves open, for `windowing`.
+fn smile_options(windowing: Windowing) -> Result<Vec<(&'static str, String)>, Error> {
+    let rt = opensmile::Runtime::get()?;
+    let dir = rt.config_dir();
+    let path = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    let mut options = vec![
+        ("source", path("serd/source.conf.inc")),
+        ("frameModeFunctionalsConf", path("serd/frame_mode.conf.inc")),
+        ("bufferModeRbConf", path("shared/BufferModeRb.conf.inc")),
+        ("sampleRate", SAMPLE_RATE.to_string()),
+        ("serdWaveBuffer", WAVE_BUFFER.to_string()),
+    ];
+    match windowing {
+        // The whole-input functionals need every frame anyway: a growing input buffer lets the
+        // writer run ahead instead of waiting on a full ring.
+        Windowing::Whole => options.extend([
+            ("serdFrameMode", "full".into()),
+            ("serdWaveGrow", "1".into()),
+            ("serdWaveRing", "0".into()),
+        ]),
+        Windowing::Sliding { window, hop } => {
+            // The levels the functionals read keep two windows and a second of frames.
+            let frames = (2.0 * window * LLD_RATE).ceil() as usize + LLD_RATE as usize;
+            options.extend([
+                ("serdFrameMode", "fixed".into()),
+                ("serdFrameSize", format!("{window}")),
+                ("serdFrameStep", format!("{hop}")),
+                ("bufferModeConf", path("serd/ring_buffer.conf.inc")),
+                ("serdLldFrames", frames.to_string()),
+            ]);
+        }
+    }
+    Ok(options)
+}
+
 /// Stops `runs` after one of them failed: joins those that ended, for their own error, and drops
 /// (so stops) those still waiting for input, which joining would wait on forever.
 fn stop(runs: Vec<Running>) -> Result<(), Error> {
@@ -304,7 +339,9 @@ pub struct Extractor {
     /// Start of the next window that can still arrive.
     next_start: f64,
     pcm: Vec<i16>,
-    /// The model's front end, if any, and its output for the chunk being written.
+    set: FeatureSet,
+    /// The model's front end, if any, its stage, and its output for the chunk being written.
+    front_end: Option<FrontEnd>,
     front: Option<front::Stage>,
     fronted: Vec<f32>,
     /// Samples pushed so far.
@@ -317,36 +354,7 @@ impl Extractor {
         windowing: Windowing,
         threads: Threads,
     ) -> Result<Extractor, Error> {
-        let rt = opensmile::Runtime::get()?;
-        let dir = rt.config_dir();
-        let path = |p: &str| dir.join(p).to_string_lossy().into_owned();
-        let mut options = vec![
-            ("source", path("serd/source.conf.inc")),
-            ("frameModeFunctionalsConf", path("serd/frame_mode.conf.inc")),
-            ("bufferModeRbConf", path("shared/BufferModeRb.conf.inc")),
-            ("sampleRate", SAMPLE_RATE.to_string()),
-            ("serdWaveBuffer", WAVE_BUFFER.to_string()),
-        ];
-        match windowing {
-            // The whole-input functionals need every frame anyway: a growing input buffer lets the
-            // writer run ahead instead of waiting on a full ring.
-            Windowing::Whole => options.extend([
-                ("serdFrameMode", "full".into()),
-                ("serdWaveGrow", "1".into()),
-                ("serdWaveRing", "0".into()),
-            ]),
-            Windowing::Sliding { window, hop } => {
-                // The levels the functionals read keep two windows and a second of frames.
-                let frames = (2.0 * window * LLD_RATE).ceil() as usize + LLD_RATE as usize;
-                options.extend([
-                    ("serdFrameMode", "fixed".into()),
-                    ("serdFrameSize", format!("{window}")),
-                    ("serdFrameStep", format!("{hop}")),
-                    ("bufferModeConf", path("serd/ring_buffer.conf.inc")),
-                    ("serdLldFrames", frames.to_string()),
-                ]);
-            }
-        }
+        let options = smile_options(windowing)?;
         let plan = Plan::get(set, threads)?;
         let (parts, order) = (&plan.parts, &plan.order);
         let voicing_tag = order.len();
@@ -399,6 +407,8 @@ impl Extractor {
             lld_until: 0.0,
             next_start: 0.0,
             pcm: Vec::with_capacity(WRITE_CHUNK),
+            set,
+            front_end: None,
             front: None,
             fronted: Vec::new(),
             samples: 0,
@@ -408,9 +418,15 @@ impl Extractor {
     /// Passes the input through `front` ([`FrontEnd`]) before openSMILE; `None` (the default)
     /// gives openSMILE the samples as they are.
     pub fn with_front_end(mut self, front: Option<FrontEnd>) -> Extractor {
+        self.front_end = front;
         self.front = front.map(front::Stage::new);
         self.fronted = Vec::with_capacity(if front.is_some() { WRITE_CHUNK } else { 0 });
         self
+    }
+
+    /// What it computes: the feature set, the windows and the front end.
+    pub fn configuration(&self) -> (FeatureSet, Windowing, Option<FrontEnd>) {
+        (self.set, self.windowing, self.front_end)
     }
 
     /// openSMILE's names of the functionals, in output order.

@@ -182,8 +182,11 @@ impl ShortClip {
     fn judge(self, recipe: Recipe, windows: &mut Vec<Window>) -> Result<(), features::Error> {
         let long_enough = |s: &Vec<f32>| s.len() as f64 >= MIN_SECONDS * f64::from(SAMPLE_RATE);
         if let Some(clip) = self.samples.filter(long_enough) {
-            let mut whole = Extractor::new(recipe.set, Windowing::Whole, Threads::One)?
-                .with_front_end(recipe.front);
+            let whole = Recipe {
+                windowing: Windowing::Whole,
+                ..recipe
+            };
+            let mut whole = whole.extractor(Threads::One)?;
             whole.push(&clip, windows)?;
             whole.finish(windows)?;
         }

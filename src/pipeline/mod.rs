@@ -42,7 +42,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use crate::backend::{self, Backend, NoAdapter};
 use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
 use crate::inference::Predictor;
-use crate::model_dir::ModelError;
+use crate::model_dir::{ModelError, ModelInfo};
 use events::{End, Event, Start};
 pub use source::{AudioInput, AudioInputError};
 pub use status::{Pace, Sent, SourceError, Stage, StageError, Status};
@@ -191,8 +191,7 @@ impl Chain {
                 Ok(resample::run(input, audio_tx, meter)?)
             }),
             spawn("serd-features", Stage::Features, status, move |ready| {
-                let extractor = Extractor::new(info.features, info.windowing(), Threads::One)?
-                    .with_front_end(info.front_end);
+                let extractor = extractor(&info)?;
                 ready();
                 let recipe = info.recipe();
                 Ok(functionals::run(
@@ -386,6 +385,11 @@ fn drain(
         Some(e) => Err(e),
         None => Ok(outcome),
     }
+}
+
+/// The extractor `listen` computes a model's windows with: its recipe's, on one thread.
+pub(crate) fn extractor(info: &ModelInfo) -> Result<Extractor, crate::features::Error> {
+    info.recipe().extractor(Threads::One)
 }
 
 /// Starts a stage on a named thread; its closure calls `ready` once initialised. A panic is

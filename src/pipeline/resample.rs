@@ -97,19 +97,7 @@ pub fn run(
     Ok(())
 }
 
-/// The mean of the channels of each interleaved frame, appended to `out`.
-pub fn downmix(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
-    if channels <= 1 {
-        out.extend_from_slice(interleaved);
-        return;
-    }
-    let scale = 1.0 / channels as f32;
-    out.extend(
-        interleaved
-            .chunks_exact(channels)
-            .map(|f| f.iter().sum::<f32>() * scale),
-    );
-}
+pub use crate::audio::downmix;
 
 #[cfg(test)]
 mod tests {

@@ -220,11 +220,6 @@ fn tensors(
     batch: &[usize],
     device: &Device,
 ) -> (Tensor<2>, Tensor<2>, Tensor<1>) {
-    let n = examples.rows[batch[0]].len();
-    let data: Vec<f32> = batch
-        .iter()
-        .flat_map(|&i| examples.rows[i].iter().copied())
-        .collect();
     let targets: Vec<f32> = batch
         .iter()
         .flat_map(|&i| {
@@ -237,7 +232,7 @@ fn tensors(
         .map(|&i| examples.weights.get(i).copied().unwrap_or(1.0))
         .collect();
     (
-        Tensor::<2>::from_data(TensorData::new(data, [batch.len(), n]), device),
+        crate::model::rows_tensor(batch.iter().map(|&i| examples.rows[i]), device),
         Tensor::<2>::from_data(
             TensorData::new(targets, [batch.len(), Emotion::COUNT]),
             device,

@@ -12,7 +12,14 @@
 //! confidence, and a file is scored as `predict` and `eval` score it: by the mean of its
 //! calibrated windows' probabilities.
 
+mod card;
+pub mod config;
 pub mod fit;
+pub mod metrics_file;
+mod protocol;
+
+pub use config::{ConfigError, CvPlan, Field, TrainConfig};
+pub use protocol::{check_out, run, OutError, Progress, Silent, Stage, TrainError, WriteError};
 
 use std::path::PathBuf;
 
@@ -21,7 +28,7 @@ use serde::Serialize;
 
 use crate::calibration::{self, Reliability};
 use crate::conditions::{self, Condition};
-use crate::dataset::{copy_seed, talkers, test_copies, Copy, Job, Labelled};
+use crate::dataset::{copy_seed, talkers, test_copies, CopyKind, Job, Labelled};
 use crate::extract::Recipe;
 use crate::features::{FeatureSet, FrontEnd, Window, Windowing};
 use crate::folds::{self, Grouping};
@@ -245,7 +252,7 @@ pub fn plan_copies(
     let mut jobs = Vec::new();
     for (i, file) in files.iter().enumerate() {
         for n in 0..augment {
-            let copy = Copy::Augmented(n);
+            let copy = CopyKind::Augmented(n);
             let seed = copy_seed(seed, copy, None, &file.path);
             let mut rng = Rng::new(seed);
             let babble = talkers(
@@ -291,64 +298,19 @@ pub fn cross_validate(
     let mut window_under = vec![Confusion::new(); tests.len()];
     // Each part's held-out files: index, clean window probabilities and each condition's (before
     // calibration); their files are scored once the temperature is known.
-    let mut judged: Vec<Vec<Judged>> = Vec::new();
+    let mut judged: Vec<Vec<HeldOutProbs>> = Vec::new();
     let mut reports = Vec::new();
     for fold in 0..parts {
-        let test = select(files.iter(), fold_of, |f| f == fold);
-        let rest = select(files.iter(), fold_of, |f| f != fold);
-        let fold_options = Options {
-            fit: FitConfig {
-                seed: options.fit.seed.wrapping_add(fold as u64),
-                ..options.fit.clone()
-            },
-            ..options.clone()
-        };
-        let (predictor, log) = train_one(&rest, &fold_options, device, &mut |epoch| {
-            on_progress(fold, epoch)
-        })?;
-        // A window's label does not depend on the temperature: windows are scored now.
-        let mut fold_win = Confusion::new();
-        let mut fold_judged = Vec::new();
-        for (i, file) in files
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| fold_of[i] == fold)
-        {
-            let classify =
-                |windows: &Vec<Window>| predictor.classify(&usable(windows, options.min_voiced));
-            let clean = classify(&file.windows);
-            for p in &clean {
-                fold_win.add(file.label, argmax(p));
-            }
-            let conditions: Vec<_> = file.conditions.iter().map(&classify).collect();
-            for (win, probs) in window_under.iter_mut().zip(&conditions) {
-                for p in probs {
-                    win.add(file.label, argmax(p));
-                }
-            }
-            fold_judged.push(Judged {
-                file: i,
-                clean,
-                conditions,
-            });
-        }
-        let corpora = distinct(test.iter().map(|f| f.corpus.as_str()).collect());
-        reports.push(FoldReport {
+        let (report, fold_judged, fold_win) = train_fold(
+            files,
+            fold_of,
             fold,
-            test_files: test.len(),
-            test_speakers: distinct(test.iter().map(|f| f.speaker.as_str()).collect()).len(),
-            held_out: match corpora.as_slice() {
-                [one] if rest.iter().all(|f| f.corpus != *one) => Some(one.to_string()),
-                _ => None,
-            },
-            accuracy: None,
-            uar: None,
-            window_accuracy: fold_win.accuracy(),
-            window_uar: fold_win.uar(),
-            ece: None,
-            conditions: Vec::new(),
-            fit: log,
-        });
+            options,
+            device,
+            &mut window_under,
+            on_progress,
+        )?;
+        reports.push(report);
         window += fold_win;
         judged.push(fold_judged);
     }
@@ -360,48 +322,8 @@ pub fn cross_validate(
         .flat_map(|j| j.clean.iter().map(move |p| (j.file, *p)))
         .collect();
     let calibration = calibrate(files, &held_out, temperatures);
-    let file_probs = |probs: &[[f32; Emotion::COUNT]]| {
-        mean_probs(&tempered(probs, calibration.temperature))
-            .map(|mean| tempered(&[mean], calibration.file_temperature)[0])
-    };
-    let mut utterance = Confusion::new();
-    let mut utterance_under = vec![Confusion::new(); tests.len()];
-    let mut predicted = vec![None; files.len()];
-    for (report, fold_judged) in reports.iter_mut().zip(&judged) {
-        let mut fold_utt = Confusion::new();
-        let mut fold_under = vec![Confusion::new(); tests.len()];
-        let (mut probs, mut truth) = (Vec::new(), Vec::new());
-        for j in fold_judged {
-            let label = files[j.file].label;
-            if let Some(p) = file_probs(&j.clean) {
-                predicted[j.file] = Some(argmax(&p));
-                fold_utt.add(label, argmax(&p));
-                probs.push(p);
-                truth.push(label);
-            }
-            for (utt, probs) in fold_under.iter_mut().zip(&j.conditions) {
-                if let Some(p) = file_probs(probs) {
-                    utt.add(label, argmax(&p));
-                }
-            }
-        }
-        report.accuracy = fold_utt.accuracy();
-        report.uar = fold_utt.uar();
-        report.ece = (!probs.is_empty()).then(|| Reliability::of(&probs, &truth, 10).ece);
-        report.conditions = tests
-            .iter()
-            .zip(&fold_under)
-            .map(|(c, under)| FoldCondition {
-                condition: c.to_string(),
-                accuracy: under.accuracy(),
-                uar: under.uar(),
-            })
-            .collect();
-        utterance += fold_utt;
-        for (all, fold) in utterance_under.iter_mut().zip(fold_under) {
-            *all += fold;
-        }
-    }
+    let (utterance, utterance_under, predicted) =
+        score_files(files, &mut reports, &judged, &calibration, tests);
     let accuracy = MeanStd::of(
         &reports
             .iter()
@@ -443,6 +365,131 @@ pub fn cross_validate(
     })
 }
 
+/// Trains part `fold`'s model on the other parts and scores its held-out files' windows (clean,
+/// and under each test condition into `window_under`): the part's report (file-level figures
+/// still to come), its files' window probabilities and its window confusion.
+fn train_fold(
+    files: &[Labelled],
+    fold_of: &[usize],
+    fold: usize,
+    options: &Options,
+    device: &Device,
+    window_under: &mut [Confusion],
+    on_progress: &mut dyn FnMut(usize, Epoch),
+) -> Result<(FoldReport, Vec<HeldOutProbs>, Confusion), folds::FoldError> {
+    let test = select(files.iter(), fold_of, |f| f == fold);
+    let rest = select(files.iter(), fold_of, |f| f != fold);
+    let fold_options = Options {
+        fit: FitConfig {
+            seed: options.fit.seed.wrapping_add(fold as u64),
+            ..options.fit.clone()
+        },
+        ..options.clone()
+    };
+    let (predictor, log) = train_one(&rest, &fold_options, device, &mut |epoch| {
+        on_progress(fold, epoch)
+    })?;
+    // A window's label does not depend on the temperature: windows are scored now.
+    let mut fold_win = Confusion::new();
+    let mut fold_judged = Vec::new();
+    for (i, file) in files
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| fold_of[i] == fold)
+    {
+        let classify =
+            |windows: &Vec<Window>| predictor.classify(&usable(windows, options.min_voiced));
+        let clean = classify(&file.windows);
+        for p in &clean {
+            fold_win.add(file.label, argmax(p));
+        }
+        let conditions: Vec<_> = file.conditions.iter().map(&classify).collect();
+        for (win, probs) in window_under.iter_mut().zip(&conditions) {
+            for p in probs {
+                win.add(file.label, argmax(p));
+            }
+        }
+        fold_judged.push(HeldOutProbs {
+            file: i,
+            clean,
+            conditions,
+        });
+    }
+    let corpora = distinct(test.iter().map(|f| f.corpus.as_str()).collect());
+    let report = FoldReport {
+        fold,
+        test_files: test.len(),
+        test_speakers: distinct(test.iter().map(|f| f.speaker.as_str()).collect()).len(),
+        held_out: match corpora.as_slice() {
+            [one] if rest.iter().all(|f| f.corpus != *one) => Some(one.to_string()),
+            _ => None,
+        },
+        accuracy: None,
+        uar: None,
+        window_accuracy: fold_win.accuracy(),
+        window_uar: fold_win.uar(),
+        ece: None,
+        conditions: Vec::new(),
+        fit: log,
+    };
+    Ok((report, fold_judged, fold_win))
+}
+
+/// Scores the held-out files of every part (`judged`, in the parts' order) as predict and eval
+/// score them, with `calibration`'s temperatures, completing the parts' `reports`: the pooled
+/// file confusion, the same under each test condition, and each file's predicted label.
+fn score_files(
+    files: &[Labelled],
+    reports: &mut [FoldReport],
+    judged: &[Vec<HeldOutProbs>],
+    calibration: &CalibrationReport,
+    tests: &[Condition],
+) -> (Confusion, Vec<Confusion>, Vec<Option<Emotion>>) {
+    let file_probs = |probs: &[[f32; Emotion::COUNT]]| {
+        mean_probs(&tempered(probs, calibration.temperature))
+            .map(|mean| tempered(&[mean], calibration.file_temperature)[0])
+    };
+    let mut utterance = Confusion::new();
+    let mut utterance_under = vec![Confusion::new(); tests.len()];
+    let mut predicted = vec![None; files.len()];
+    for (report, fold_judged) in reports.iter_mut().zip(judged) {
+        let mut fold_utt = Confusion::new();
+        let mut fold_under = vec![Confusion::new(); tests.len()];
+        let (mut probs, mut truth) = (Vec::new(), Vec::new());
+        for j in fold_judged {
+            let label = files[j.file].label;
+            if let Some(p) = file_probs(&j.clean) {
+                predicted[j.file] = Some(argmax(&p));
+                fold_utt.add(label, argmax(&p));
+                probs.push(p);
+                truth.push(label);
+            }
+            for (utt, probs) in fold_under.iter_mut().zip(&j.conditions) {
+                if let Some(p) = file_probs(probs) {
+                    utt.add(label, argmax(&p));
+                }
+            }
+        }
+        report.accuracy = fold_utt.accuracy();
+        report.uar = fold_utt.uar();
+        report.ece = (!probs.is_empty()).then(|| Reliability::of(&probs, &truth, 10).ece);
+        report.conditions = tests
+            .iter()
+            .zip(&fold_under)
+            .map(|(c, under)| FoldCondition {
+                condition: c.to_string(),
+                accuracy: under.accuracy(),
+                uar: under.uar(),
+            })
+            .collect();
+        utterance += fold_utt;
+        for (all, fold) in utterance_under.iter_mut().zip(fold_under) {
+            *all += fold;
+        }
+    }
+    (utterance, utterance_under, predicted)
+}
+
 /// Each file's part when every corpus is held out in turn: the index of its corpus in `corpora`,
 /// the corpora in order of first appearance.
 pub fn corpus_folds(files: &[Labelled]) -> (Vec<usize>, Vec<String>) {
@@ -474,7 +521,7 @@ fn tempered(probs: &[[f32; Emotion::COUNT]], t: f32) -> Vec<[f32; Emotion::COUNT
 
 /// A held-out file's window probabilities, clean and under each test condition, before
 /// calibration.
-struct Judged {
+struct HeldOutProbs {
     file: usize,
     clean: Vec<[f32; Emotion::COUNT]>,
     conditions: Vec<Vec<[f32; Emotion::COUNT]>>,
@@ -582,11 +629,7 @@ pub fn train_one<'a>(
     let scaler = Scaler::fit(train_windows.iter().map(|(w, _, _)| w.features.as_slice()));
     let scale = |set: &[(&Window, Emotion, &str)]| -> Vec<Vec<f32>> {
         set.iter()
-            .map(|(w, _, _)| {
-                let mut row = w.features.clone();
-                scaler.apply(&mut row);
-                row
-            })
+            .map(|(w, _, _)| scaler.scaled(&w.features))
             .collect()
     };
     let (train_rows, valid_rows) = (scale(&train_windows), scale(&valid_windows));
@@ -603,14 +646,42 @@ pub fn train_one<'a>(
         .collect();
     let every_ex = examples(every_rows, &every_windows, &options.fit);
     let networks = options.members.max(1);
+    let (models, logs) =
+        train_members(options, [&train_ex, &valid_ex, &every_ex], device, on_epoch);
+    let diverged = |logs: &[FitLog]| logs.iter().any(|log| log.best_epoch == 0);
+    if diverged(&logs[..networks]) {
+        return Err(folds::FoldError::Diverged(options.fit.learning_rate));
+    }
+    if diverged(&logs[networks..]) {
+        return Err(folds::FoldError::LinearDiverged);
+    }
+    let mut info = model_info(options, scaler);
+    let mut novelty: Vec<f32> = train_rows.iter().map(|r| Scaler::novelty(r)).collect();
+    novelty.sort_by(f32::total_cmp);
+    info.novelty = novelty
+        .get(novelty.len() * 99 / 100)
+        .copied()
+        .filter(|d| *d > 0.0);
+    Ok((Predictor::new(info, models, device.clone()), logs))
+}
+
+/// Trains every member of `options`' ensemble: the networks on `train` (early stopping on
+/// `valid`), then the linear members on `every` window; each member's seed from the networks'.
+fn train_members(
+    options: &Options,
+    [train_ex, valid_ex, every_ex]: [&Examples; 3],
+    device: &Device,
+    on_epoch: &mut dyn FnMut(Epoch),
+) -> (Vec<crate::model::Cnn>, Vec<FitLog>) {
+    let networks = options.members.max(1);
     let members = networks + options.linear.members;
     let linear_model = options.model.clone().with_blocks(0);
     let (models, logs): (Vec<_>, Vec<_>) = (0..members)
         .map(|member| {
             let (model, fit, train, valid) = if member < networks {
-                (&options.model, &options.fit, &train_ex, &valid_ex)
+                (&options.model, &options.fit, train_ex, valid_ex)
             } else {
-                (&linear_model, &options.linear.fit, &every_ex, &valid_ex)
+                (&linear_model, &options.linear.fit, every_ex, valid_ex)
             };
             // Every member's seed comes from the networks' (a fold's, in cross-validation).
             let config = FitConfig {
@@ -630,21 +701,7 @@ pub fn train_one<'a>(
             })
         })
         .unzip();
-    let diverged = |logs: &[FitLog]| logs.iter().any(|log| log.best_epoch == 0);
-    if diverged(&logs[..networks]) {
-        return Err(folds::FoldError::Diverged(options.fit.learning_rate));
-    }
-    if diverged(&logs[networks..]) {
-        return Err(folds::FoldError::LinearDiverged);
-    }
-    let mut info = model_info(options, scaler);
-    let mut novelty: Vec<f32> = train_rows.iter().map(|r| Scaler::novelty(r)).collect();
-    novelty.sort_by(f32::total_cmp);
-    info.novelty = novelty
-        .get(novelty.len() * 99 / 100)
-        .copied()
-        .filter(|d| *d > 0.0);
-    Ok((Predictor::new(info, models, device.clone()), logs))
+    (models, logs)
 }
 
 /// The distinct names among `names`, sorted.
@@ -805,14 +862,14 @@ mod tests {
                     "y"
                 };
                 match job.copy {
-                    Copy::Augmented(_) => {
+                    CopyKind::Augmented(_) => {
                         assert!(same_fold, "augmented babble from another fold");
                         assert_eq!(
                             talker_corpus, own.corpus,
                             "augmented babble from another corpus"
                         );
                     }
-                    Copy::Test(_) => assert!(!same_fold, "test babble from the test fold"),
+                    CopyKind::Test(_) => assert!(!same_fold, "test babble from the test fold"),
                 }
             }
         }

@@ -1124,3 +1124,44 @@ fn small_training(data: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Vec<
     );
     args
 }
+
+/// `serd::train::run` without the command line: a program's own [`serd::train::TrainConfig`]
+/// trains, writes the model folder and returns the figures; a value out of range is refused in
+/// words of the value, not of a flag.
+#[test]
+fn the_library_trains_without_the_command_line() {
+    use serd::train::{Field, Silent, TrainConfig, TrainError};
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = corpus(dir.path());
+    let out = dir.path().join("model");
+    let mut config = TrainConfig::new(vec![manifest], out.clone());
+    config.cache = Some(dir.path().join("cache"));
+    config.folds = 2;
+    config.fit.epochs = 30;
+    config.backend = serd::backend::Backend::Cpu;
+    config.windowing = serd::features::Windowing::Whole;
+    let report = serd::train::run(&config, &mut Silent).unwrap();
+    assert_eq!(
+        report.n, 60,
+        "the fear file left out, the broken one skipped"
+    );
+    assert!(report.uar.unwrap() > 0.8, "{:?}", report.uar);
+    assert_eq!(report.skipped.len(), 1);
+    let metrics = model_json(&out, "metrics.json");
+    assert_eq!(metrics["protocol"]["folds"], 2);
+    assert_eq!(metrics["command"], "serd::train::run");
+    assert!(out.join("model.json").exists() && out.join("MODEL_CARD.md").exists());
+    // The model it wrote serves predict.
+    let audio = dir.path().join("s0_anger_0.wav");
+    let lines = predict(out.to_str().unwrap(), &[audio.to_str().unwrap()]);
+    assert_eq!(lines.len(), 1);
+
+    config.folds = 1;
+    match serd::train::run(&config, &mut Silent) {
+        Err(TrainError::Config(e)) => {
+            assert_eq!(e.field, Field::Folds);
+            assert_eq!(e.to_string(), "folds must be at least 2, not 1");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -20,6 +20,10 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod build_common;
+
+use build_common::{collect, Fnv};
+
 const HEADER: &str = "include/SMILEapi.h";
 const FALLBACK_BINDINGS: &str = "src/bindings.rs";
 
@@ -27,7 +31,14 @@ fn main() {
     let manifest =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for path in ["build.rs", HEADER, FALLBACK_BINDINGS, "config", "lib"] {
+    for path in [
+        "build.rs",
+        "build_common.rs",
+        HEADER,
+        FALLBACK_BINDINGS,
+        "config",
+        "lib",
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
     for var in [
@@ -151,36 +162,4 @@ fn files(manifest: &Path, out: &Path) {
     fs::write(out.join("files.rs"), code).expect("write files.rs");
     // For dependents' build scripts, as DEP_SMILEAPI_FILES_ID.
     println!("cargo:files_id={id}");
-}
-
-fn collect(dir: &Path, prefix: &str, files: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
-        if path.is_dir() {
-            collect(&path, &name, files);
-        } else {
-            files.push((name, path));
-        }
-    }
-}
-
-/// FNV-1a, 64 bit: enough to tell versions of the files apart, and no build dependency.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }

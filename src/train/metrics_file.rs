@@ -1,32 +1,32 @@
-//! `metrics.json` of a trained model directory: one type, written by `serd train` and read by
+//! `metrics.json` of a trained model directory: one type, written by [`super::run`] and read by
 //! the model card.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use serd::corpus::SourceSummary;
-use serd::features::{FeatureSet, FrontEnd};
-use serd::folds::Grouping;
-use serd::labels::Emotion;
-use serd::metrics::{Confusion, MeanStd, Report};
-use serd::model::CnnConfig;
-use serd::train::fit::{FitConfig, FitLog};
-use serd::train::{Assigned, CalibrationReport, CvReport, FoldReport, Linear};
+use crate::corpus::SourceSummary;
+use crate::features::{FeatureSet, FrontEnd};
+use crate::folds::Grouping;
+use crate::labels::Emotion;
+use crate::metrics::{Confusion, MeanStd, Report};
+use crate::model::CnnConfig;
+use crate::train::fit::{FitConfig, FitLog};
+use crate::train::{Assigned, CalibrationReport, CvReport, FoldReport, Linear};
 
 /// Everything `serd train` measured, as written to `metrics.json`.
 #[derive(Serialize)]
 pub struct Metrics<'a> {
     pub protocol: Protocol<'a>,
     pub data: Data<'a>,
-    /// Speaker-grouped K-fold cross-validation; absent with `--cv corpus`.
+    /// Speaker-grouped K-fold cross-validation; absent when only corpora were held out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cv: Option<Cv<'a>>,
     /// Each corpus held out in turn (`folds` are the corpora, `uar` the mean over them); absent
-    /// with one corpus or `--cv speaker`.
+    /// with one corpus or speaker-grouped cross-validation alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub corpus_cv: Option<Cv<'a>>,
-    /// The final model's fits (one per network); `None` with `--no-final`.
+    /// The final model's fits (one per network); `None` when figures alone were asked for.
     #[serde(rename = "final")]
     pub final_fit: Option<Vec<FitLog>>,
     pub timing_s: Timing,
@@ -41,8 +41,8 @@ pub struct Protocol<'a> {
     /// Whether the corpora were also held out in turn (`corpus_cv`).
     pub held_out_corpora: bool,
     pub speaker_independent: bool,
-    pub validation: &'static str,
-    pub scaler: &'static str,
+    pub validation: Validation,
+    pub scaler: Scaler,
     pub features: FeatureSet,
     /// `None` for whole-file models.
     pub window_s: Option<f64>,
@@ -62,6 +62,22 @@ pub struct Protocol<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linear: Option<&'a Linear>,
     pub backend: &'a str,
+}
+
+/// What early stopping watched; written as the sentence that says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Validation {
+    #[serde(rename = "early stopping on a split of each training part, grouped like the folds")]
+    EarlyStopping,
+    #[serde(rename = "none: a fixed number of epochs on the whole training part")]
+    FixedEpochs,
+}
+
+/// What the scaler was fitted on; written as the sentence that says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Scaler {
+    #[serde(rename = "fitted on each training part only")]
+    TrainingPartOnly,
 }
 
 #[derive(Serialize)]

@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use super::metrics_file::{Cv, Metrics, Protocol};
-use serd::folds::Grouping;
-use serd::logging::count;
-use serd::metrics::MeanStd;
-use serd::train::fit::FitConfig;
-use serd::train::Linear;
+use crate::folds::Grouping;
+use crate::logging::count;
+use crate::metrics::{MeanStd, Report};
+use crate::train::fit::FitConfig;
+use crate::train::metrics_file::{Cv, Metrics, Protocol};
+use crate::train::Linear;
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |x| format!("{:.1} %", 100.0 * x))
@@ -128,6 +128,26 @@ pub fn model_card(m: &Metrics) -> String {
         },
         m.serd_version
     );
+    s += &data(m, utt);
+    s += &protocol(m);
+    s += &figures(m, cv);
+    s += &robustness(m, cv);
+    if let Some(corpora) = &m.corpus_cv {
+        s += &held_out_corpora(corpora, m.cv.is_some());
+    }
+    s += &format!("Made with: `{}`\n\n", m.command);
+    s += "## Limits\n\nActed speech from a few corpora, mostly English and German, adult speakers, \
+          studio conditions: expect lower figures on spontaneous speech, other languages, noise and \
+          far-field microphones. The speaker-grouped figures hold out speakers, not corpora: on \
+          a corpus the model was not trained on, expect figures like the held-out corpora's (where \
+          measured) and confidence that runs high (the calibration is fitted on held-out speakers \
+          of the training corpora).\n";
+    s
+}
+
+/// The data section: sources, classes, files that could not be used, licences.
+fn data(m: &Metrics, utt: &Report) -> String {
+    let mut s = String::new();
     s += "## Data\n\n| source | corpus | files | speakers |\n|---|---|---|---|\n";
     for src in m.data.sources {
         s += &format!(
@@ -157,6 +177,13 @@ pub fn model_card(m: &Metrics) -> String {
           RAVDESS is CC BY-NC-SA 4.0, EmoDB is free for research use only, TESS is CC BY-NC-ND \
           4.0, and other corpora have their own (mostly non-commercial) terms. The features come from openSMILE, under \
           audEERING's research licence (non-commercial). Do not use this model commercially.\n\n";
+    s
+}
+
+/// The protocol section: folds, grouping, scaler, how every member was trained.
+fn protocol(m: &Metrics) -> String {
+    let p = &m.protocol;
+    let mut s = String::new();
     s += "## Protocol\n\n";
     if m.cv.is_none() {
         s += "Each corpus held out in turn (no speaker-grouped cross-validation was run); ";
@@ -190,6 +217,13 @@ pub fn model_card(m: &Metrics) -> String {
             ),
         }
     );
+    s
+}
+
+/// The figures section: pooled and per-fold figures, recall per class, per corpus.
+fn figures(m: &Metrics, cv: &Cv) -> String {
+    let utt = &cv.utterance;
+    let mut s = String::new();
     if m.cv.is_some() {
         s += "## Figures (cross-validated, speakers held out)\n\n";
     } else {
@@ -225,17 +259,6 @@ pub fn model_card(m: &Metrics) -> String {
             within.join(", ")
         );
     }
-    s += &robustness(m, cv);
-    if let Some(corpora) = &m.corpus_cv {
-        s += &held_out_corpora(corpora, m.cv.is_some());
-    }
-    s += &format!("Made with: `{}`\n\n", m.command);
-    s += "## Limits\n\nActed speech from a few corpora, mostly English and German, adult speakers, \
-          studio conditions: expect lower figures on spontaneous speech, other languages, noise and \
-          far-field microphones. The speaker-grouped figures hold out speakers, not corpora: on \
-          a corpus the model was not trained on, expect figures like the held-out corpora's (where \
-          measured) and confidence that runs high (the calibration is fitted on held-out speakers \
-          of the training corpora).\n";
     s
 }
 
