@@ -125,7 +125,10 @@ fn train_eval_predict_on_a_separable_corpus() {
         "{stderr}"
     );
     // stderr is not a terminal here: progress comes as lines, without -v.
-    for step in ["cross-validation, fold 1/2", "final model, members trained: done"] {
+    for step in [
+        "cross-validation, fold 1/2",
+        "final model, members trained: done",
+    ] {
         assert!(stderr.contains(step), "no {step:?} in {stderr}");
     }
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
