@@ -71,6 +71,43 @@ struct Output {
     /// none were.
     #[serde(skip_serializing_if = "Option::is_none")]
     trained_on: Option<TrainedOnFiles>,
+    /// Files none of whose windows is voiced enough to be classified, which `predict` and
+    /// `listen` call not speech; absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    not_speech: Vec<NotSpeech>,
+}
+
+/// A file with too little voiced speech for a verdict, and its voiced share.
+#[derive(Serialize)]
+struct NotSpeech {
+    path: String,
+    label: Emotion,
+    #[serde(serialize_with = "serd::labels::serialize_prob")]
+    voiced: f32,
+}
+
+/// The files of `files` none of whose clean windows is voiced enough for the model, with their
+/// voiced share (the mean over their windows, as `predict` reports it), and a warning.
+fn not_speech(predictor: &Predictor, files: &[Labelled]) -> Vec<NotSpeech> {
+    let min_voiced = predictor.info.min_voiced;
+    let found: Vec<NotSpeech> = files
+        .iter()
+        .filter(|f| !f.windows.is_empty() && !f.windows.iter().any(|w| w.is_voiced(min_voiced)))
+        .map(|f| NotSpeech {
+            path: f.path.display().to_string(),
+            label: f.label,
+            voiced: f.windows.iter().map(|w| w.voiced).sum::<f32>() / f.windows.len() as f32,
+        })
+        .collect();
+    if !found.is_empty() {
+        log::warn!(
+            "{} files have too little voiced speech for a verdict (predict and listen call them \
+             not speech); the figures judge them by their most voiced window, and not_speech \
+             lists them",
+            found.len()
+        );
+    }
+    found
 }
 
 /// The evaluated files that were training data, and the figures without them.
@@ -134,6 +171,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         left_out: dataset.left_out(),
         conditions: under,
         trained_on,
+        not_speech: not_speech(&predictor, &files),
     };
     super::print_json(&output)?;
     if confusion.n() == 0 {

@@ -251,4 +251,32 @@ fn out_of_domain_inputs_are_not_given_an_emotion_or_not_near_certain() {
             assert!(line["probs"].is_null(), "{name}: {line}");
         }
     }
+    // eval names the files it cannot give a verdict, with their voiced shares, and still counts
+    // them (by their most voiced window).
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("data.csv");
+    let mut rows = String::from("path,label\n");
+    for name in ["speech_16k.wav", "noise_16k.wav", "silence_16k.wav"] {
+        rows += &format!("{},neutral\n", fixture(name).display());
+    }
+    std::fs::write(&manifest, rows).unwrap();
+    let data = manifest.to_str().unwrap();
+    let out = serd(&["eval", "--backend", "cpu", "--data", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = &json_lines(&out.stdout)[0];
+    assert_eq!(report["n"], 3, "{report}");
+    let listed: Vec<&str> = report["not_speech"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert!(f["voiced"].as_f64().unwrap() < 0.1, "{f}");
+            f["path"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(listed.len(), 2, "{report}");
+    assert!(listed
+        .iter()
+        .all(|p| p.contains("noise") || p.contains("silence")));
+    assert!(text(&out.stderr).contains("2 files have too little voiced speech"));
 }
