@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::extract::{model_windows, Conditioned, FileError, Recipe};
+use crate::audio::decode::DecodeOptions;
+use crate::extract::{model_windows, Conditioned, Extraction, FileError, Recipe};
 use crate::features::{FrontEnd, Threads, Window, Windowing};
 use crate::files::{fnv1a, write_whole, FNV_OFFSET};
 
@@ -25,14 +26,18 @@ pub struct Cache {
     dir: PathBuf,
     /// Whether a failed write was reported: one warning per run, not one per file.
     warned: Arc<AtomicBool>,
+    /// How a file missing from the cache is read, on one openSMILE thread (files are extracted
+    /// in parallel).
+    extraction: Extraction,
 }
 
 impl Cache {
-    /// The cache in `dir` (created on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> Cache {
+    /// The cache in `dir` (created on first write); a file not there is decoded as `decode` says.
+    pub fn new(dir: impl Into<PathBuf>, decode: DecodeOptions) -> Cache {
         Cache {
             dir: dir.into(),
             warned: Arc::default(),
+            extraction: Extraction::new(decode, Threads::One),
         }
     }
 
@@ -59,7 +64,7 @@ impl Cache {
         {
             return Ok((windows, true));
         }
-        let windows = model_windows(path, recipe, Threads::One, conditioned)?.windows;
+        let windows = model_windows(path, recipe, &self.extraction, conditioned)?.windows;
         if let Err(e) = self.store(&entry, key, &windows) {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 log::warn!(
@@ -305,7 +310,7 @@ mod tests {
     #[test]
     fn second_lookup_hits_and_returns_the_same_windows() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
+        let cache = Cache::new(dir.path(), DecodeOptions::default());
         let windowing = Windowing::sliding(1.0, 0.5).unwrap();
         let (first, hit) = cache
             .windows(
@@ -329,7 +334,7 @@ mod tests {
     #[test]
     fn a_changed_file_or_setting_misses() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path().join("cache"));
+        let cache = Cache::new(dir.path().join("cache"), DecodeOptions::default());
         let audio = dir.path().join("a.wav");
         fs::copy(fixture("tone_16k.wav"), &audio).unwrap();
         let whole = Windowing::Whole;
@@ -371,7 +376,7 @@ mod tests {
             model_windows(
                 &audio,
                 Recipe::raw(FeatureSet::Egemaps, whole),
-                Threads::One,
+                &Extraction::new(DecodeOptions::default(), Threads::One),
                 None
             )
             .unwrap()
@@ -382,7 +387,7 @@ mod tests {
     #[test]
     fn a_damaged_entry_is_a_miss_not_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path());
+        let cache = Cache::new(dir.path(), DecodeOptions::default());
         let tone = fixture("tone_16k.wav");
         let (windows, _) = cache
             .windows(
@@ -430,7 +435,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blocked = dir.path().join("not-a-folder");
         fs::write(&blocked, "").unwrap();
-        let cache = Cache::new(&blocked);
+        let cache = Cache::new(&blocked, DecodeOptions::default());
         let tone = fixture("tone_16k.wav");
         for _ in 0..2 {
             let (windows, hit) = cache

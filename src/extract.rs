@@ -8,11 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::audio::decode::{AudioFile, DecodeError};
+use crate::audio::decode::{AudioFile, DecodeError, DecodeOptions};
 use crate::audio::resample::{ResampleError, Resampler};
 use crate::conditions::{self, Audio, Condition};
 use crate::features::{
-    self, Extractor, FeatureSet, FrontEnd, Threads, Window, Windowing, SAMPLE_RATE,
+    self, Extractor, FeatureSet, FrontEnd, Plans, Threads, Window, Windowing, SAMPLE_RATE,
 };
 
 /// Samples gathered from the decoder before they go on to the resampler and openSMILE.
@@ -91,18 +91,45 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    /// openSMILE's own features: no front end.
     /// The extractor that computes this recipe's windows: the one constructor `extract`,
     /// `predict`, `eval`, `train` and `listen` all use, so that none leaves a part out.
-    pub fn extractor(&self, threads: Threads) -> Result<Extractor, crate::features::Error> {
-        Ok(Extractor::new(self.set, self.windowing, threads)?.with_front_end(self.front))
+    pub fn extractor(
+        &self,
+        plans: &Plans,
+        threads: Threads,
+    ) -> Result<Extractor, crate::features::Error> {
+        Ok(Extractor::new(plans, self.set, self.windowing, threads)?.with_front_end(self.front))
     }
 
+    /// openSMILE's own features: no front end.
     pub fn raw(set: FeatureSet, windowing: Windowing) -> Recipe {
         Recipe {
             set,
             windowing,
             front: None,
+        }
+    }
+}
+
+/// How a command reads its files and computes their features, besides the recipe: the same for
+/// all its files.
+#[derive(Clone, Debug)]
+pub struct Extraction {
+    /// How audio is decoded (`--strict`, raw PCM on stdin).
+    pub decode: DecodeOptions,
+    /// openSMILE threads per file ([`threads_per_file`]).
+    pub threads: Threads,
+    /// The openSMILE plans of the command's extractors.
+    pub plans: Plans,
+}
+
+impl Extraction {
+    /// Files decoded as `decode` says, on `threads`, with plans of their own.
+    pub fn new(decode: DecodeOptions, threads: Threads) -> Extraction {
+        Extraction {
+            decode,
+            threads,
+            plans: Plans::default(),
         }
     }
 }
@@ -129,10 +156,10 @@ struct Feeder {
 }
 
 impl Feeder {
-    fn new(rate: u32, recipe: Recipe, threads: Threads) -> Result<Feeder, FileError> {
+    fn new(rate: u32, recipe: Recipe, how: &Extraction) -> Result<Feeder, FileError> {
         Ok(Feeder {
             resampler: Resampler::new(rate, SAMPLE_RATE)?,
-            extractor: recipe.extractor(threads)?,
+            extractor: recipe.extractor(&how.plans, how.threads)?,
             resampled: Vec::new(),
             windows: Vec::new(),
             samples: 0,
@@ -186,19 +213,16 @@ fn send(windows: &mut Vec<Window>, sent: &mut usize, sink: &mut Sink) -> Result<
 }
 
 /// Extracts openSMILE's functionals of `path` with the given feature set and windowing, with one
-/// or two openSMILE threads (the same features either way).
+/// or two openSMILE threads (the same features either way); the file decoded with the default
+/// [`DecodeOptions`].
 pub fn extract_file(
     path: &Path,
     set: FeatureSet,
     windowing: Windowing,
     threads: Threads,
 ) -> Result<Extracted, FileError> {
-    extract_with(path, Recipe::raw(set, windowing), threads)
-}
-
-/// Extracts the windows of `path` as `recipe` says, all of them.
-fn extract_with(path: &Path, recipe: Recipe, threads: Threads) -> Result<Extracted, FileError> {
-    collect(|sink| stream_with(path, recipe, threads, sink))
+    let how = Extraction::new(DecodeOptions::default(), threads);
+    collect(|sink| stream_with(path, Recipe::raw(set, windowing), &how, sink))
 }
 
 /// Runs a streaming extraction, keeping its windows.
@@ -223,10 +247,10 @@ fn collect(
 pub fn stream_with(
     path: &Path,
     recipe: Recipe,
-    threads: Threads,
+    how: &Extraction,
     sink: &mut Sink,
 ) -> Result<Streamed, FileError> {
-    stream_keeping(path, recipe, threads, 0.0, sink).map(|(streamed, _)| streamed)
+    stream_keeping(path, recipe, how, 0.0, sink).map(|(streamed, _)| streamed)
 }
 
 /// [`stream_with`], also returning the decoded samples (mono, at the file's rate) when the whole
@@ -235,12 +259,12 @@ pub fn stream_with(
 fn stream_keeping(
     path: &Path,
     recipe: Recipe,
-    threads: Threads,
+    how: &Extraction,
     keep_seconds: f64,
     sink: &mut Sink,
 ) -> Result<(Streamed, Option<Vec<f32>>), FileError> {
-    let mut file = AudioFile::open(path)?;
-    let mut feeder = Feeder::new(file.rate(), recipe, threads)?;
+    let mut file = AudioFile::open(path, how.decode)?;
+    let mut feeder = Feeder::new(file.rate(), recipe, how)?;
     let keep = (keep_seconds * f64::from(file.rate())).ceil() as usize;
     let mut kept = (keep > 0).then(Vec::new);
     let mut block = Vec::with_capacity(2 * BLOCK);
@@ -273,10 +297,10 @@ fn stream_samples(
     samples: &[f32],
     rate: u32,
     recipe: Recipe,
-    threads: Threads,
+    how: &Extraction,
     sink: &mut Sink,
 ) -> Result<(usize, f64), FileError> {
-    let mut feeder = Feeder::new(rate, recipe, threads)?;
+    let mut feeder = Feeder::new(rate, recipe, how)?;
     let mut blocks = samples.chunks(BLOCK).peekable();
     if blocks.peek().is_none() {
         feeder.push(&[], true, sink)?;
@@ -288,8 +312,8 @@ fn stream_samples(
 }
 
 /// A whole file decoded to mono at its own rate.
-pub fn decode_all(path: &Path) -> Result<Audio, FileError> {
-    let mut file = AudioFile::open(path)?;
+pub fn decode_all(path: &Path, options: DecodeOptions) -> Result<Audio, FileError> {
+    let mut file = AudioFile::open(path, options)?;
     let mut samples = Vec::new();
     while file.read(&mut samples)? {}
     Ok(Audio {
@@ -300,13 +324,17 @@ pub fn decode_all(path: &Path) -> Result<Audio, FileError> {
 
 /// `path` decoded whole and conditioned at its own rate (or the rate the condition renders), to go
 /// through the same resampler, front end and openSMILE as any file.
-fn conditioned_audio(path: &Path, conditioned: &Conditioned) -> Result<Audio, FileError> {
-    let audio = decode_all(path)?;
+fn conditioned_audio(
+    path: &Path,
+    conditioned: &Conditioned,
+    options: DecodeOptions,
+) -> Result<Audio, FileError> {
+    let audio = decode_all(path, options)?;
     let babble = if conditioned.condition.needs_babble() {
         conditioned
             .babble
             .iter()
-            .map(|p| decode_all(p))
+            .map(|p| decode_all(p, options))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         Vec::new()
@@ -323,10 +351,10 @@ fn conditioned_audio(path: &Path, conditioned: &Conditioned) -> Result<Audio, Fi
 pub fn model_windows(
     path: &Path,
     recipe: Recipe,
-    threads: Threads,
+    how: &Extraction,
     conditioned: Option<&Conditioned>,
 ) -> Result<Extracted, FileError> {
-    collect(|sink| model_stream(path, recipe, threads, conditioned, sink))
+    collect(|sink| model_stream(path, recipe, how, conditioned, sink))
 }
 
 /// [`model_windows`], handing each window to `sink` as it comes: memory does not grow with the
@@ -335,7 +363,7 @@ pub fn model_windows(
 pub fn model_stream(
     path: &Path,
     recipe: Recipe,
-    threads: Threads,
+    how: &Extraction,
     conditioned: Option<&Conditioned>,
     sink: &mut Sink,
 ) -> Result<Streamed, FileError> {
@@ -351,7 +379,7 @@ pub fn model_stream(
                 Windowing::Whole => 0.0,
                 Windowing::Sliding { window, .. } => window + 1.0,
             };
-            let (streamed, kept) = stream_keeping(path, recipe, threads, keep_seconds, sink)?;
+            let (streamed, kept) = stream_keeping(path, recipe, how, keep_seconds, sink)?;
             let audio = kept.map(|samples| Audio {
                 samples,
                 rate: streamed.rate,
@@ -359,9 +387,8 @@ pub fn model_stream(
             (streamed, audio)
         }
         Some(c) => {
-            let audio = conditioned_audio(path, c)?;
-            let (windows, seconds) =
-                stream_samples(&audio.samples, audio.rate, recipe, threads, sink)?;
+            let audio = conditioned_audio(path, c, how.decode)?;
+            let (windows, seconds) = stream_samples(&audio.samples, audio.rate, recipe, how, sink)?;
             let streamed = Streamed {
                 windows,
                 seconds,
@@ -373,8 +400,7 @@ pub fn model_stream(
     };
     match audio {
         Some(audio) if streamed.windows == 0 && recipe.windowing != Windowing::Whole => {
-            let (windows, seconds) =
-                stream_samples(&audio.samples, audio.rate, whole, threads, sink)?;
+            let (windows, seconds) = stream_samples(&audio.samples, audio.rate, whole, how, sink)?;
             Ok(Streamed {
                 windows,
                 seconds,
@@ -398,9 +424,11 @@ pub fn threads_per_file(files: usize) -> Threads {
 
 /// Names of a feature set's functionals, as openSMILE gives them.
 pub fn feature_names(set: FeatureSet) -> Result<Vec<String>, features::Error> {
-    Ok(Extractor::new(set, Windowing::Whole, Threads::One)?
-        .names()
-        .to_vec())
+    Ok(
+        Extractor::new(&Plans::default(), set, Windowing::Whole, Threads::One)?
+            .names()
+            .to_vec(),
+    )
 }
 
 #[cfg(test)]
@@ -435,8 +463,9 @@ mod tests {
                     front,
                 };
                 assert_eq!(info.recipe(), recipe);
-                let listen = crate::pipeline::extractor(&info).unwrap();
-                let extract = recipe.extractor(Threads::One).unwrap();
+                let plans = Plans::default();
+                let listen = crate::pipeline::extractor(&info, &plans).unwrap();
+                let extract = recipe.extractor(&plans, Threads::One).unwrap();
                 assert_eq!(listen.configuration(), (set, windowing, front));
                 assert_eq!(extract.configuration(), (set, windowing, front));
             }

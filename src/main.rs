@@ -57,7 +57,6 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     serd::logging::init(cli.verbose, cli.quiet);
-    serd::audio::decode::set_strict(cli.strict);
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -73,13 +72,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `--strict` goes to the commands that decode audio: how they read it is theirs to say.
+    let strict = cli.strict;
     match cli.command {
-        Command::Listen(args) => cli::listen::run(args),
+        Command::Listen(args) => cli::listen::run(args, strict),
         Command::Devices(args) => cli::listen::devices(args),
-        Command::Extract(args) => cli::extract::run(args),
-        Command::Train(args) => cli::train::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Eval(args) => cli::eval::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Predict(args) => cli::predict::run(args),
+        Command::Extract(args) => cli::extract::run(args, strict),
+        Command::Train(args) => cli::train::run(args, strict).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => cli::eval::run(args, strict).map(|()| ExitCode::SUCCESS),
+        Command::Predict(args) => cli::predict::run(args, strict),
     }
 }
 

@@ -5,11 +5,10 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::contain::contain;
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{CodecParameters, Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
@@ -60,6 +59,8 @@ pub struct AudioFile {
     sanitizer: super::Sanitizer,
     /// For the warnings.
     path: PathBuf,
+    /// Whether what [`AudioFile::ended`] finds wrong is an error ([`DecodeOptions::strict`]).
+    strict: bool,
     /// Frames the header announces, when it does.
     announced: Option<u64>,
     /// Frames decoded so far, and damaged packets skipped.
@@ -67,89 +68,59 @@ pub struct AudioFile {
     skipped: u64,
 }
 
-/// Whether a damaged or truncated file is an error (`--strict`) rather than a warning.
-static STRICT: AtomicBool = AtomicBool::new(false);
-
-/// Makes damaged or truncated files errors instead of warnings, for the whole process.
-pub fn set_strict(strict: bool) {
-    STRICT.store(strict, Ordering::Relaxed);
+/// How files and stdin are decoded: what the command line's `--strict` and `--raw` say, given to
+/// each [`AudioFile::open`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// A damaged or truncated file is an error (`--strict`) rather than a warning.
+    pub strict: bool,
+    /// How stdin ([`STDIN`]) is read: `None`, an encoded stream; else raw PCM in this format.
+    pub raw_stdin: Option<RawPcm>,
 }
 
 impl AudioFile {
     /// Opens an audio file, or stdin when `path` is [`STDIN`] (`-`): an encoded stream (WAV,
-    /// FLAC, Ogg, MP3) read as it arrives, or raw PCM as [`set_stdin_raw`] describes.
-    pub fn open(path: &Path) -> Result<AudioFile, DecodeError> {
-        let stdin = path == Path::new(STDIN);
-        let (source, length_known, head) = if stdin {
-            let (source, head) = stdin_source()?;
-            (source, false, head)
-        } else {
-            file_source(path)?
-        };
-        let raw = stdin
-            && STDIN_RAW
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some();
-        // Headerless samples read as an encoded stream: say what would read them.
-        let raw_hint = |e: DecodeError| match e {
-            DecodeError::Unrecognised | DecodeError::Header(_) if stdin && !raw => {
-                DecodeError::MaybeRaw(Box::new(e))
-            }
-            e => e,
-        };
-        let stream = MediaSourceStream::new(source, Default::default());
-        let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-            hint.with_extension(ext);
+    /// FLAC, Ogg, MP3) read as it arrives, or raw PCM as [`DecodeOptions::raw_stdin`] describes.
+    pub fn open(path: &Path, options: DecodeOptions) -> Result<AudioFile, DecodeError> {
+        if path == Path::new(STDIN) {
+            return AudioFile::open_stream(std::io::stdin(), options);
         }
-        let probed = contain(|| {
-            symphonia::default::get_probe().format(
-                &hint,
-                stream,
-                &FormatOptions {
-                    enable_gapless: true,
-                    ..FormatOptions::default()
-                },
-                &MetadataOptions::default(),
-            )
-        })
-        .map_err(|panic| DecodeError::Header(format!("the decoder failed on it ({panic})")))?
-        .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => DecodeError::Unrecognised,
-            // The probe reads on until it finds a format's marker: the end of a file that
-            // starts like none of them means no format was recognised, not a short header.
-            SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                if starts_like_audio(&head) {
-                    DecodeError::Header("file ends inside the header".into())
-                } else {
-                    DecodeError::Unrecognised
-                }
-            }
-            other => DecodeError::Header(other.to_string()),
-        })
-        .map_err(raw_hint)?;
-        let format = probed.format;
+        let (source, length_known, head) = file_source(path, options.strict)?;
+        AudioFile::from_source(path, source, length_known, &head, options)
+    }
+
+    /// Opens `stream` as stdin is opened: an encoded stream, or raw PCM as
+    /// [`DecodeOptions::raw_stdin`] describes.
+    fn open_stream(
+        stream: impl Read + Send + Sync + 'static,
+        options: DecodeOptions,
+    ) -> Result<AudioFile, DecodeError> {
+        let (source, head) = stream_source(stream, options.raw_stdin)?;
+        AudioFile::from_source(Path::new(STDIN), source, false, &head, options)
+    }
+
+    /// The audio of `source`, the file at `path` or stdin ([`STDIN`]): its format recognised, its
+    /// track's header checked and its decoder made. `length_known`: whether the header's length
+    /// can be trusted (not for a stream); `head`: the source's first bytes.
+    fn from_source(
+        path: &Path,
+        source: Source,
+        length_known: bool,
+        head: &[u8],
+        options: DecodeOptions,
+    ) -> Result<AudioFile, DecodeError> {
+        let stdin = path == Path::new(STDIN);
+        let may_be_raw = stdin && options.raw_stdin.is_none();
+        let format = probe(path, source, head, may_be_raw)?;
         let track = format
             .tracks()
             .iter()
             .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
             .ok_or(DecodeError::NoTrack)?;
         let params = &track.codec_params;
-        let rate = params
-            .sample_rate
-            .ok_or_else(|| raw_hint(DecodeError::Header("no sample rate".into())))?;
-        if !RATES.contains(&rate) {
-            return Err(raw_hint(DecodeError::Header(format!(
-                "sample rate {rate} Hz"
-            ))));
-        }
+        let (rate, channels) = rate_and_channels(params).map_err(|e| hint_raw(e, may_be_raw))?;
         // A stream's header cannot know its length (and pipes' headers say anything).
         let announced = params.n_frames.filter(|_| length_known);
-        let channels = params.channels.map(|c| c.count()).unwrap_or(1);
-        if channels == 0 {
-            return Err(raw_hint(DecodeError::Header("zero channels".into())));
-        }
         let decoder = symphonia::default::get_codecs()
             .make(params, &DecoderOptions::default())
             .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
@@ -161,12 +132,13 @@ impl AudioFile {
             rate,
             channels,
             buffer: None,
-            sanitizer: super::Sanitizer::new(if path == Path::new(STDIN) {
+            sanitizer: super::Sanitizer::new(if stdin {
                 "stdin".to_string()
             } else {
                 path.display().to_string()
             }),
             path: path.to_path_buf(),
+            strict: options.strict,
             announced,
             decoded: 0,
             skipped: 0,
@@ -232,7 +204,7 @@ impl AudioFile {
             problems.join("; "),
             seconds(self.decoded)
         );
-        if STRICT.load(Ordering::Relaxed) {
+        if self.strict {
             return Err(DecodeError::Damaged(problem));
         }
         log::warn!(
@@ -290,6 +262,76 @@ impl AudioFile {
 /// Where symphonia reads a file or stream from.
 type Source = Box<dyn MediaSource>;
 
+/// The format symphonia recognises in `source`, read from its start (`path`'s extension is a
+/// hint; `head`, the source's first bytes, tells a header cut short from no format at all).
+/// `may_be_raw`: the source may be headerless samples read as an encoded stream ([`hint_raw`]).
+fn probe(
+    path: &Path,
+    source: Source,
+    head: &[u8],
+    may_be_raw: bool,
+) -> Result<Box<dyn FormatReader>, DecodeError> {
+    let stream = MediaSourceStream::new(source, Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = contain(|| {
+        symphonia::default::get_probe().format(
+            &hint,
+            stream,
+            &FormatOptions {
+                enable_gapless: true,
+                ..FormatOptions::default()
+            },
+            &MetadataOptions::default(),
+        )
+    })
+    .map_err(|panic| DecodeError::Header(format!("the decoder failed on it ({panic})")))?;
+    probed
+        .map(|probed| probed.format)
+        .map_err(|e| match e {
+            SymphoniaError::Unsupported(_) => DecodeError::Unrecognised,
+            // The probe reads on until it finds a format's marker: the end of a file that
+            // starts like none of them means no format was recognised, not a short header.
+            SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if starts_like_audio(head) {
+                    DecodeError::Header("file ends inside the header".into())
+                } else {
+                    DecodeError::Unrecognised
+                }
+            }
+            other => DecodeError::Header(other.to_string()),
+        })
+        .map_err(|e| hint_raw(e, may_be_raw))
+}
+
+/// The sample rate and channel count a track's header gives, when they are plausible.
+fn rate_and_channels(params: &CodecParameters) -> Result<(u32, usize), DecodeError> {
+    let rate = params
+        .sample_rate
+        .ok_or_else(|| DecodeError::Header("no sample rate".into()))?;
+    if !RATES.contains(&rate) {
+        return Err(DecodeError::Header(format!("sample rate {rate} Hz")));
+    }
+    let channels = params.channels.map(|c| c.count()).unwrap_or(1);
+    if channels == 0 {
+        return Err(DecodeError::Header("zero channels".into()));
+    }
+    Ok((rate, channels))
+}
+
+/// A header not recognised or not plausible, of a stream that `may_be_raw` (stdin read as an
+/// encoded stream): headerless samples, perhaps, and the error says what would read them.
+fn hint_raw(e: DecodeError, may_be_raw: bool) -> DecodeError {
+    match e {
+        DecodeError::Unrecognised | DecodeError::Header(_) if may_be_raw => {
+            DecodeError::MaybeRaw(Box::new(e))
+        }
+        e => e,
+    }
+}
+
 /// Whether `head`, the first bytes of a file, starts the way one of the formats serd reads
 /// starts: RIFF (WAV), FORM (AIFF), fLaC, OggS, an ID3 tag or an MPEG audio frame sync.
 fn starts_like_audio(head: &[u8]) -> bool {
@@ -304,7 +346,8 @@ const HEAD: usize = 16;
 
 /// A file, read through corrected WAV sizes where it needs them ([`wav_size_fixes`]); whether
 /// its length is known (not for a FIFO or a device); and its first bytes.
-fn file_source(path: &Path) -> Result<(Source, bool, Vec<u8>), DecodeError> {
+/// With `strict`, a WAV file that needs them is an error ([`DecodeError::Damaged`]).
+fn file_source(path: &Path, strict: bool) -> Result<(Source, bool, Vec<u8>), DecodeError> {
     let meta = std::fs::metadata(path)?;
     if meta.is_dir() {
         return Err(DecodeError::Directory);
@@ -324,7 +367,7 @@ fn file_source(path: &Path) -> Result<(Source, bool, Vec<u8>), DecodeError> {
     let Some(SizeFix { fixes, problem }) = wav_size_fixes(&mut file, meta.len())? else {
         return Ok((Box::new(file), true, head));
     };
-    if STRICT.load(Ordering::Relaxed) {
+    if strict {
         return Err(DecodeError::Damaged(problem));
     }
     log::warn!(
@@ -388,21 +431,6 @@ impl RawPcm {
         h.extend_from_slice(&(u32::MAX - 44).to_le_bytes());
         h
     }
-}
-
-/// How stdin is read: `None`, an encoded stream; or raw PCM. stdin is one per process, and so is
-/// this setting (the command line's `--raw`, `--rate`, `--channels`).
-static STDIN_RAW: std::sync::Mutex<Option<RawPcm>> = std::sync::Mutex::new(None);
-
-/// Says how stdin ([`STDIN`]) is to be read.
-pub fn set_stdin_raw(raw: Option<RawPcm>) {
-    *STDIN_RAW.lock().unwrap_or_else(|e| e.into_inner()) = raw;
-}
-
-/// stdin, as [`set_stdin_raw`] says, and its first bytes.
-fn stdin_source() -> Result<(Source, Vec<u8>), DecodeError> {
-    let raw = *STDIN_RAW.lock().unwrap_or_else(|e| e.into_inner());
-    stream_source(std::io::stdin(), raw)
 }
 
 /// A stream (stdin, a FIFO): raw PCM behind a synthesised header, or an encoded stream whose WAV
@@ -597,6 +625,102 @@ impl MediaSource for Patched {
 mod tests {
     use super::*;
 
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    /// All of a file's samples, or the first error.
+    fn decode(file: Result<AudioFile, DecodeError>) -> Result<Vec<f32>, DecodeError> {
+        let mut file = file?;
+        let mut samples = Vec::new();
+        while file.read(&mut samples)? {}
+        Ok(samples)
+    }
+
+    const STRICT: DecodeOptions = DecodeOptions {
+        strict: true,
+        raw_stdin: None,
+    };
+
+    /// Strictness is an option of each file opened, not of the process: in one process, a cut
+    /// file is read as far as it goes without it and is an error with it, whether the damage is
+    /// seen in the header (a WAV whose sizes say more than it holds) or at the end of decoding (a
+    /// cut FLAC); an intact file reads the same either way.
+    #[test]
+    fn strict_is_an_option_of_each_file_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, cut) in [("speech_16k.wav", 30_000), ("tone_16k.flac", 0)] {
+            let bytes = std::fs::read(fixture(name)).unwrap();
+            let cut = if cut > 0 { cut } else { bytes.len() / 2 };
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let lenient = decode(AudioFile::open(&path, DecodeOptions::default())).unwrap();
+            assert!(!lenient.is_empty(), "{name}");
+            match decode(AudioFile::open(&path, STRICT)) {
+                Err(DecodeError::Damaged(problem)) => assert!(
+                    problem.contains("truncated") || problem.contains("s decoded"),
+                    "{name}: {problem}"
+                ),
+                other => panic!("{name}: {:?}", other.map(|s| s.len())),
+            }
+            // And again without: nothing was left behind.
+            let again = decode(AudioFile::open(&path, DecodeOptions::default())).unwrap();
+            assert_eq!(again, lenient, "{name}");
+            let intact = decode(AudioFile::open(&fixture(name), STRICT)).unwrap();
+            let intact_lenient =
+                decode(AudioFile::open(&fixture(name), DecodeOptions::default())).unwrap();
+            assert_eq!(intact, intact_lenient, "{name}");
+        }
+    }
+
+    /// Raw PCM is read as the options describe it, and a stream opened without them is told
+    /// apart from one opened with them, in one process.
+    #[test]
+    fn raw_stdin_is_an_option_of_each_stream_opened() {
+        let wav = std::fs::read(fixture("speech_16k.wav")).unwrap();
+        let data = wav.windows(4).position(|w| w == b"data").unwrap();
+        let pcm = wav[data + 8..].to_vec();
+        let expected = decode(AudioFile::open(
+            &fixture("speech_16k.wav"),
+            DecodeOptions::default(),
+        ))
+        .unwrap();
+        let raw = DecodeOptions {
+            strict: false,
+            raw_stdin: Some(RawPcm {
+                encoding: RawEncoding::S16le,
+                rate: 16_000,
+                channels: 1,
+            }),
+        };
+        let stream = |bytes: &[u8]| std::io::Cursor::new(bytes.to_vec());
+        let file = AudioFile::open_stream(stream(&pcm), raw).unwrap();
+        assert_eq!((file.rate(), file.channels()), (16_000, 1));
+        assert_eq!(decode(Ok(file)).unwrap(), expected);
+        // As two channels, the same bytes are half as many frames, each the mean of two samples.
+        let stereo = DecodeOptions {
+            raw_stdin: raw.raw_stdin.map(|r| RawPcm { channels: 2, ..r }),
+            ..raw
+        };
+        let file = AudioFile::open_stream(stream(&pcm), stereo).unwrap();
+        assert_eq!(file.channels(), 2);
+        let mixed = decode(Ok(file)).unwrap();
+        assert_eq!(mixed.len(), expected.len() / 2);
+        assert!((mixed[100] - (expected[200] + expected[201]) / 2.0).abs() < 1e-6);
+        // Without the options, the headerless bytes are not recognised, and the error says what
+        // would read them.
+        match AudioFile::open_stream(stream(&pcm), DecodeOptions::default()) {
+            Err(e @ DecodeError::MaybeRaw(_)) => assert!(e.to_string().contains("--raw")),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("headerless samples opened as an encoded stream"),
+        }
+        // An encoded stream is read as one.
+        let file = AudioFile::open_stream(stream(&wav), DecodeOptions::default()).unwrap();
+        assert_eq!(decode(Ok(file)).unwrap(), expected);
+    }
+
     /// Fuzzing the decoders: damaged copies of the test fixtures in every format open and decode
     /// to finite samples of a plausible length, or fail with an error; never a panic.
     #[test]
@@ -619,7 +743,7 @@ mod tests {
             let (mut opened, mut decoded) = (0, 0);
             for damaged in mutants(&base, n as u64, cases(300)) {
                 std::fs::write(&path, &damaged).unwrap();
-                let Ok(mut file) = AudioFile::open(&path) else {
+                let Ok(mut file) = AudioFile::open(&path, DecodeOptions::default()) else {
                     continue;
                 };
                 opened += 1;

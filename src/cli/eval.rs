@@ -127,12 +127,15 @@ struct Under {
     ece: Option<f64>,
 }
 
-pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+pub fn run(args: EvalArgs, strict: bool) -> anyhow::Result<()> {
     let conditions = super::conditions(&args.conditions, "--condition")?;
     let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
     let dataset = corpus::load_all(&args.data)?;
-    let cache = Cache::new(args.cache.unwrap_or_else(Cache::default_dir));
+    let cache = Cache::new(
+        args.cache.unwrap_or_else(Cache::default_dir),
+        super::decode_options(strict),
+    );
     let recipe = predictor.info.recipe();
     let (mut files, skipped, _) = dataset::features(&dataset.items, recipe, &cache);
     // Babble from four recordings of other speakers of the data.

@@ -11,8 +11,13 @@ use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use serd::extract::{feature_names, stream_with, threads_per_file, FileError, Recipe, Streamed};
-use serd::features::{FeatureSet, Window, Windowing};
+use crossbeam_channel::{Receiver, Sender};
+use indicatif::ProgressBar;
+use serd::audio::decode::DecodeOptions;
+use serd::extract::{
+    feature_names, stream_with, threads_per_file, Extraction, FileError, Recipe, Streamed,
+};
+use serd::features::{FeatureSet, Window};
 
 /// Print openSMILE functionals of audio files, one line per window.
 ///
@@ -49,9 +54,9 @@ pub struct ExtractArgs {
     stdin: super::StdinArgs,
 }
 
-pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ExtractArgs, strict: bool) -> anyhow::Result<ExitCode> {
     super::stdin_once(&args.files)?;
-    args.stdin.apply(&args.files)?;
+    let decode = args.stdin.decode_options(&args.files, strict)?;
     let windowing = super::windowing(args.window, args.hop)?;
     if let Some(jobs) = args.jobs {
         rayon::ThreadPoolBuilder::new()
@@ -61,7 +66,8 @@ pub fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let summary = extract_all(&args.files, args.set, windowing, args.format, &mut out)?;
+    let recipe = Recipe::raw(args.set, windowing);
+    let summary = extract_all(&args.files, recipe, decode, args.format, &mut out)?;
     log::info!(
         "{} files, {} windows, {} failed",
         summary.files,
@@ -116,15 +122,15 @@ struct Summary {
 /// file's features are computed on one or two threads ([`threads_per_file`]).
 fn extract_all(
     files: &[PathBuf],
-    set: FeatureSet,
-    windowing: Windowing,
+    recipe: Recipe,
+    decode: DecodeOptions,
     format: Format,
     out: &mut dyn Write,
 ) -> io::Result<Summary> {
-    let names = feature_names(set).map_err(io::Error::other)?;
+    let names = feature_names(recipe.set).map_err(io::Error::other)?;
     let progress = progress_bar(files.len());
     let cancel = AtomicBool::new(false);
-    let threads = threads_per_file(files.len());
+    let how = Extraction::new(decode, threads_per_file(files.len()));
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut summary = Summary {
         files: files.len(),
@@ -134,66 +140,13 @@ fn extract_all(
         write_csv_header(out, &names).map_err(writing)?;
     }
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            files
-                .par_iter()
-                .enumerate()
-                .for_each_with(tx, |tx, (i, path)| {
-                    if cancel.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let recipe = Recipe::raw(set, windowing);
-                    let result = stream_with(path, recipe, threads, &mut |w| {
-                        tx.send((i, Piece::Window(w)))
-                            .map_err(|_| FileError::Stopped)
-                    });
-                    let _ = tx.send((i, Piece::Done(result)));
-                });
-        });
-        // Pieces arrive in completion order and are written in input order: the first file not
-        // yet done is written as its windows come (so one long file streams, in flat memory);
-        // later files wait for it.
-        let mut pending: BTreeMap<usize, Pending> = BTreeMap::new();
-        let mut next = 0;
-        let written = (|| -> io::Result<()> {
-            for (i, piece) in rx.iter() {
-                let entry = pending.entry(i).or_default();
-                match piece {
-                    Piece::Window(w) => entry.windows.push(w),
-                    Piece::Done(result) => entry.done = Some(result),
-                }
-                while let Some(entry) = pending.get_mut(&next) {
-                    let path = &files[next];
-                    write_windows(out, format, path, &entry.windows, &names)?;
-                    summary.windows += entry.windows.len();
-                    entry.windows.clear();
-                    let Some(done) = entry.done.take() else {
-                        break;
-                    };
-                    pending.remove(&next);
-                    match done {
-                        Ok(streamed) if streamed.windows == 0 => progress.suspend(|| {
-                            log::warn!(
-                                "{}: {:.2} s of audio gives no complete window (openSMILE \
-                                 needs a little more than the window, for the frames that end \
-                                 it): no output",
-                                path.display(),
-                                streamed.seconds
-                            )
-                        }),
-                        Ok(_) => {}
-                        Err(e) => {
-                            summary.failed += 1;
-                            progress.suspend(|| log::error!("{}: {e}", path.display()));
-                        }
-                    }
-                    progress.inc(1);
-                    next += 1;
-                }
-            }
-            out.flush()
-        })()
-        .map_err(writing);
+        scope.spawn(|| extract_each(files, recipe, &how, &cancel, tx));
+        let output = Output {
+            out,
+            format,
+            names: &names,
+        };
+        let written = write_in_order(&rx, files, output, &progress, &mut summary).map_err(writing);
         if written.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
@@ -201,6 +154,99 @@ fn extract_all(
         written
     })?;
     Ok(summary)
+}
+
+/// Extracts `files` on rayon's threads, sending each file's windows as they come and then its
+/// outcome, tagged with its place among `files`. Once `cancel` is set, files not begun are left.
+fn extract_each(
+    files: &[PathBuf],
+    recipe: Recipe,
+    how: &Extraction,
+    cancel: &AtomicBool,
+    tx: Sender<(usize, Piece)>,
+) {
+    files
+        .par_iter()
+        .enumerate()
+        .for_each_with(tx, |tx, (i, path)| {
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let result = stream_with(path, recipe, how, &mut |w| {
+                tx.send((i, Piece::Window(w)))
+                    .map_err(|_| FileError::Stopped)
+            });
+            let _ = tx.send((i, Piece::Done(result)));
+        });
+}
+
+/// Where the windows are written, and how.
+struct Output<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+    /// The features' names, in the order of each window's values.
+    names: &'a [String],
+}
+
+/// Writes the pieces from `rx` in input order. They arrive in completion order: the first file
+/// not yet done is written as its windows come (so one long file streams, in flat memory); later
+/// files wait for it. Windows and failures are counted in `summary`.
+fn write_in_order(
+    rx: &Receiver<(usize, Piece)>,
+    files: &[PathBuf],
+    output: Output,
+    progress: &ProgressBar,
+    summary: &mut Summary,
+) -> io::Result<()> {
+    let Output { out, format, names } = output;
+    let mut pending: BTreeMap<usize, Pending> = BTreeMap::new();
+    let mut next = 0;
+    for (i, piece) in rx.iter() {
+        let entry = pending.entry(i).or_default();
+        match piece {
+            Piece::Window(w) => entry.windows.push(w),
+            Piece::Done(result) => entry.done = Some(result),
+        }
+        while let Some(entry) = pending.get_mut(&next) {
+            let path = &files[next];
+            write_windows(out, format, path, &entry.windows, names)?;
+            summary.windows += entry.windows.len();
+            entry.windows.clear();
+            let Some(done) = entry.done.take() else {
+                break;
+            };
+            pending.remove(&next);
+            report_done(path, done, progress, summary);
+            progress.inc(1);
+            next += 1;
+        }
+    }
+    out.flush()
+}
+
+/// Says what became of a file whose windows are all written: a warning when it gave none, an
+/// error (counted in `summary`) when it failed.
+fn report_done(
+    path: &Path,
+    done: Result<Streamed, FileError>,
+    progress: &ProgressBar,
+    summary: &mut Summary,
+) {
+    match done {
+        Ok(streamed) if streamed.windows == 0 => progress.suspend(|| {
+            log::warn!(
+                "{}: {:.2} s of audio gives no complete window (openSMILE needs a little more \
+                 than the window, for the frames that end it): no output",
+                path.display(),
+                streamed.seconds
+            )
+        }),
+        Ok(_) => {}
+        Err(e) => {
+            summary.failed += 1;
+            progress.suspend(|| log::error!("{}: {e}", path.display()));
+        }
+    }
 }
 
 /// What a worker sends about file `i`: each window, then the outcome.
@@ -216,9 +262,9 @@ struct Pending {
     done: Option<Result<Streamed, FileError>>,
 }
 
-fn progress_bar(len: usize) -> indicatif::ProgressBar {
+fn progress_bar(len: usize) -> ProgressBar {
     // indicatif draws only when stderr is a terminal.
-    let bar = indicatif::ProgressBar::new(len as u64);
+    let bar = ProgressBar::new(len as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} extracting {pos}/{len} files [{bar:30}] {elapsed} (eta {eta})",

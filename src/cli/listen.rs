@@ -85,16 +85,17 @@ pub struct ListenArgs {
     serve: Option<SocketAddr>,
 }
 
-pub fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ListenArgs, strict: bool) -> anyhow::Result<ExitCode> {
     // First of all: a stop asked for while the model is unpacked or the source opened is heard.
     let stop = pipeline::stop_on_signals()?;
-    args.stdin.apply(args.input.as_slice())?;
+    let decode = args.stdin.decode_options(args.input.as_slice(), strict)?;
     // A file replayed with --serve: the page stays up after the file ends, until a stop.
     let linger = args.serve.is_some() && args.input.as_ref().is_some_and(|p| p.as_os_str() != "-");
     let source = match args.input {
         Some(path) => AudioInput::File {
             path,
             realtime: args.realtime,
+            decode,
         },
         None => AudioInput::Mic {
             device: args.device,

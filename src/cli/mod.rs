@@ -10,6 +10,7 @@ pub mod train;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serd::audio::decode::DecodeOptions;
 use serd::choice::Choice;
 use serd::conditions::Condition;
 use serd::features::Windowing;
@@ -56,10 +57,15 @@ enum RawArg {
 }
 
 impl StdinArgs {
-    /// Tells the decoder how to read stdin. `inputs` are the command's inputs: raw PCM is
-    /// refused when stdin is not among them (a file's own header says what it holds).
-    pub fn apply(&self, inputs: &[PathBuf]) -> anyhow::Result<()> {
-        use serd::audio::decode::{set_stdin_raw, RawEncoding, RawPcm, STDIN};
+    /// How the decoder is to read the command's `inputs`: stdin as these flags say, and damaged
+    /// files as `strict` (`--strict`) says. Raw PCM is refused when stdin is not among the
+    /// inputs (a file's own header says what it holds).
+    pub fn decode_options(
+        &self,
+        inputs: &[PathBuf],
+        strict: bool,
+    ) -> anyhow::Result<DecodeOptions> {
+        use serd::audio::decode::{RawEncoding, RawPcm, STDIN};
         if self.raw.is_some() && !inputs.iter().any(|i| i.as_path() == Path::new(STDIN)) {
             usage!("--raw describes stdin, and `-` is not among the inputs");
         }
@@ -73,8 +79,19 @@ impl StdinArgs {
             rate,
             channels: self.channels,
         });
-        set_stdin_raw(raw);
-        Ok(())
+        Ok(DecodeOptions {
+            strict,
+            raw_stdin: raw,
+        })
+    }
+}
+
+/// How the decoder is to read files, for a command that does not read raw PCM: damaged files as
+/// `strict` (`--strict`) says.
+pub fn decode_options(strict: bool) -> DecodeOptions {
+    DecodeOptions {
+        strict,
+        raw_stdin: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `serd predict`: the emotion of each file.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use serd::backend::{self, Backend};
 use serde::Serialize;
 
-use serd::extract::{model_stream, threads_per_file};
-use serd::inference::{argmax, Predictor};
+use serd::extract::{model_stream, threads_per_file, Extraction, FileError};
+use serd::inference::{argmax, Judged, Predictor};
 use serd::labels::{serialize_prob, Emotion, Probs};
 use serd::utterance::{Segmenter, Stretch, Utterance};
 
@@ -52,26 +52,20 @@ pub struct PredictArgs {
     files: Vec<PathBuf>,
 }
 
-pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: PredictArgs, strict: bool) -> anyhow::Result<ExitCode> {
     super::stdin_once(&args.files)?;
     let dir = super::model_dir(args.model)?;
     let predictor = Predictor::load(&dir, backend::select(args.backend)?.device)?;
-    let threads = threads_per_file(args.files.len());
+    let how = Extraction::new(
+        super::decode_options(strict),
+        threads_per_file(args.files.len()),
+    );
     // Each file streams through the model as openSMILE computes its windows: memory does not
     // grow with a file's length.
     let judged: Vec<_> = args
         .files
         .par_iter()
-        .map(|f| {
-            let mut judge = predictor.judge();
-            let mut voiced = Share::default();
-            model_stream(f, predictor.info.recipe(), threads, None, &mut |w| {
-                voiced.add(w.voiced);
-                judge.push(w);
-                Ok(())
-            })
-            .map(|_| (judge.finish(), voiced))
-        })
+        .map(|f| judge_file(&predictor, f, &how))
         .collect();
     let mut out = std::io::stdout().lock();
     let mut failed = 0;
@@ -85,40 +79,12 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let name = file.display().to_string();
-        let mut write = |line: String| writeln!(out, "{line}").context("writing to stdout");
         if args.windows || args.utterances {
-            let mut segmenter = Segmenter::default();
-            let utterance_line = |stretch: Stretch| {
-                json(&UtteranceLine {
-                    kind: "utterance",
-                    file: &name,
-                    utterance: stretch.judge(&predictor),
-                })
+            let lines = Lines {
+                windows: args.windows,
+                utterances: args.utterances,
             };
-            for w in windows {
-                let ended = if w.after_pause {
-                    segmenter.pause()
-                } else {
-                    None
-                };
-                if let (true, Some(ended)) = (args.utterances, ended) {
-                    write(utterance_line(ended))?;
-                }
-                segmenter.voiced(w.t_start, w.t_end, w.probs);
-                if args.windows {
-                    write(json(&WindowLine {
-                        kind: "window",
-                        file: &name,
-                        t_start: w.t_start,
-                        t_end: w.t_end,
-                        verdict: Verdict::of(Some(w.probs)),
-                        voiced: w.voiced,
-                    }))?;
-                }
-            }
-            if let (true, Some(ended)) = (args.utterances, segmenter.finish()) {
-                write(utterance_line(ended))?;
-            }
+            write_windows(&mut out, &predictor, &name, windows, lines)?;
             continue;
         }
         if utterance.is_none() {
@@ -129,12 +95,13 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
         // The judged windows are the ones voiced enough: without any, the file is not speech
         // (listen reports each of its windows as silence), whatever the most voiced one says.
         let speech = !windows.is_empty();
-        write(json(&PredictionLine {
+        let line = json(&PredictionLine {
             kind: "prediction",
             file: &name,
             verdict: Verdict::of(utterance.filter(|_| speech)),
             voiced: voiced.mean(),
-        }))?;
+        });
+        writeln!(out, "{line}").context("writing to stdout")?;
     }
     out.flush().context("writing to stdout")?;
     Ok(if failed > 0 {
@@ -142,6 +109,78 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A file's judged windows and its probabilities ([`serd::inference::Judge::finish`]), and the
+/// share of its frames that are voiced.
+type FileVerdict = ((Vec<Judged>, Option<[f32; Emotion::COUNT]>), Share);
+
+/// `file`'s windows judged by the model as openSMILE computes them.
+fn judge_file(
+    predictor: &Predictor,
+    file: &Path,
+    how: &Extraction,
+) -> Result<FileVerdict, FileError> {
+    let mut judge = predictor.judge();
+    let mut voiced = Share::default();
+    model_stream(file, predictor.info.recipe(), how, None, &mut |w| {
+        voiced.add(w.voiced);
+        judge.push(w);
+        Ok(())
+    })
+    .map(|_| (judge.finish(), voiced))
+}
+
+/// Which lines `--windows` and `--utterances` ask for.
+#[derive(Clone, Copy)]
+struct Lines {
+    windows: bool,
+    utterances: bool,
+}
+
+/// A file's lines of its judged windows and of the utterances they make, each utterance after
+/// its windows.
+fn write_windows(
+    out: &mut impl Write,
+    predictor: &Predictor,
+    name: &str,
+    windows: Vec<Judged>,
+    lines: Lines,
+) -> anyhow::Result<()> {
+    let mut write = |line: String| writeln!(out, "{line}").context("writing to stdout");
+    let mut segmenter = Segmenter::default();
+    let utterance_line = |stretch: Stretch| {
+        json(&UtteranceLine {
+            kind: "utterance",
+            file: name,
+            utterance: stretch.judge(predictor),
+        })
+    };
+    for w in windows {
+        let ended = if w.after_pause {
+            segmenter.pause()
+        } else {
+            None
+        };
+        if let (true, Some(ended)) = (lines.utterances, ended) {
+            write(utterance_line(ended))?;
+        }
+        segmenter.voiced(w.t_start, w.t_end, w.probs);
+        if lines.windows {
+            write(json(&WindowLine {
+                kind: "window",
+                file: name,
+                t_start: w.t_start,
+                t_end: w.t_end,
+                verdict: Verdict::of(Some(w.probs)),
+                voiced: w.voiced,
+            }))?;
+        }
+    }
+    if let (true, Some(ended)) = (lines.utterances, segmenter.finish()) {
+        write(utterance_line(ended))?;
+    }
+    Ok(())
 }
 
 /// Mean of the windows' voiced shares.

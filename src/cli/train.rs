@@ -223,7 +223,7 @@ fn d() -> TrainConfig {
     TrainConfig::new(Vec::new(), PathBuf::new())
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+pub fn run(args: TrainArgs, strict: bool) -> anyhow::Result<()> {
     train::check_out(&args.out, !args.no_final).map_err(out_error)?;
     // A folder the new model cannot be written beside fails now, not after the training.
     serd::files::check_writable_parent(&args.out)?;
@@ -235,6 +235,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     config.test_conditions = super::conditions(&args.test_conditions, "--test-condition")?;
+    config.decode = super::decode_options(strict);
     // As a user would type it again: the program as `serd`, wherever this binary lives.
     config.command = std::iter::once("serd".to_string())
         .chain(std::env::args().skip(1))
@@ -267,6 +268,7 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         data: args.data.clone(),
         out: args.out.clone(),
         cache: args.cache.clone(),
+        decode: defaults.decode,
         set: args.set,
         windowing: windowing.as_ref().map_or(defaults.windowing, |w| *w),
         min_voiced: args.min_voiced,

@@ -18,21 +18,11 @@ pub(super) fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
             detail: "empty; expected a header with path,label[,speaker]".to_string(),
         });
     };
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
-    let require = |name: &'static str| {
-        column(name).ok_or_else(|| CorpusError::MissingColumn {
-            path: path.to_path_buf(),
-            column: name,
-            header: header.join(","),
-        })
-    };
-    let path_col = require("path")?;
-    let label_col = require("label")?;
-    let speaker_col = column("speaker");
+    let Columns {
+        path: path_col,
+        label: label_col,
+        speaker: speaker_col,
+    } = columns(path, &header)?;
 
     let name = path
         .file_stem()
@@ -88,6 +78,35 @@ pub(super) fn load_manifest(path: &Path) -> Result<Source, CorpusError> {
         log::warn!("{}: {}", path.display(), left_out_detail(&source.left_out));
     }
     Ok(source)
+}
+
+/// Where a manifest's rows hold the path, the label and the speaker (optional).
+struct Columns {
+    path: usize,
+    label: usize,
+    speaker: Option<usize>,
+}
+
+/// The columns `header` names (in any case, blanks around them ignored); the manifest at `path`
+/// needs a path and a label column.
+fn columns(path: &Path, header: &[String]) -> Result<Columns, CorpusError> {
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let require = |name: &'static str| {
+        column(name).ok_or_else(|| CorpusError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name,
+            header: header.join(","),
+        })
+    };
+    Ok(Columns {
+        path: require("path")?,
+        label: require("label")?,
+        speaker: column("speaker"),
+    })
 }
 
 /// The manifest's CSV records, each with the line it starts on.

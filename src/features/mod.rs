@@ -244,14 +244,8 @@ struct Plan {
 }
 
 impl Plan {
-    /// The plan for `set` and `threads`, made (and its configurations written) once per process.
-    fn get(set: FeatureSet, threads: Threads) -> Result<Arc<Plan>, Error> {
-        type Key = (FeatureSet, Threads);
-        static PLANS: Mutex<Vec<(Key, Arc<Plan>)>> = Mutex::new(Vec::new());
-        let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, plan)) = plans.iter().find(|(key, _)| *key == (set, threads)) {
-            return Ok(Arc::clone(plan));
-        }
+    /// The plan for `set` and `threads`, its configurations read and written.
+    fn make(set: FeatureSet, threads: Threads) -> Result<Plan, Error> {
         let dir = opensmile::Runtime::get()?.config_dir();
         let graph = Graph::load(&dir.join(set.config()))?;
         let split = (threads == Threads::Two).then(|| set.split());
@@ -264,7 +258,27 @@ impl Plan {
                 }
             }
         }
-        let plan = Arc::new(Plan { parts, order });
+        Ok(Plan { parts, order })
+    }
+}
+
+/// The openSMILE plans made so far, by feature set and threads: making one reads and writes
+/// openSMILE configurations, so whoever makes many extractors (a command, over its files) keeps
+/// one `Plans` for them all, and each plan is made once. Clones share the plans.
+#[derive(Clone, Debug, Default)]
+pub struct Plans(Arc<Mutex<Vec<PlanOf>>>);
+
+/// A plan and the feature set and threads it is for.
+type PlanOf = ((FeatureSet, Threads), Arc<Plan>);
+
+impl Plans {
+    /// The plan for `set` and `threads`, made on first use.
+    fn get(&self, set: FeatureSet, threads: Threads) -> Result<Arc<Plan>, Error> {
+        let mut plans = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, plan)) = plans.iter().find(|(key, _)| *key == (set, threads)) {
+            return Ok(Arc::clone(plan));
+        }
+        let plan = Arc::new(Plan::make(set, threads)?);
         plans.push(((set, threads), Arc::clone(&plan)));
         Ok(plan)
     }
@@ -349,13 +363,16 @@ pub struct Extractor {
 }
 
 impl Extractor {
+    /// An extractor of `set`'s functionals over `windowing`'s windows, on one or two openSMILE
+    /// threads; its plan from `plans` (made there when it is the first).
     pub fn new(
+        plans: &Plans,
         set: FeatureSet,
         windowing: Windowing,
         threads: Threads,
     ) -> Result<Extractor, Error> {
         let options = smile_options(windowing)?;
-        let plan = Plan::get(set, threads)?;
+        let plan = plans.get(set, threads)?;
         let (parts, order) = (&plan.parts, &plan.order);
         let voicing_tag = order.len();
         // Unbounded, but never long: push() drains it while it waits on openSMILE, and openSMILE

@@ -18,7 +18,7 @@ use super::resample::AudioMsg;
 use super::status::{Pace, Sent};
 use super::tap::Counters;
 use crate::extract::{Recipe, MIN_SECONDS};
-use crate::features::{self, Extractor, Threads, Window, Windowing, SAMPLE_RATE};
+use crate::features::{self, Extractor, Plans, Threads, Window, Windowing, SAMPLE_RATE};
 
 /// Windows on their way to the inference thread.
 #[derive(Debug)]
@@ -71,9 +71,11 @@ impl Arrivals {
 }
 
 /// Runs until the end of the audio stream. `recipe` is the model's, which `extractor` was made
-/// with: a stream shorter than its window is judged by its functionals over all of it.
+/// with (its plan from `plans`): a stream shorter than its window is judged by its functionals
+/// over all of it.
 pub fn run(
     mut extractor: Extractor,
+    plans: &Plans,
     recipe: Recipe,
     audio: Receiver<AudioMsg>,
     out: Sender<WindowMsg>,
@@ -128,7 +130,7 @@ pub fn run(
     }
     extractor.finish(&mut windows)?;
     if windows.is_empty() && totals.windows == 0 {
-        clip.judge(recipe, &mut windows)?;
+        clip.judge(recipe, plans, &mut windows)?;
     }
     deliver(
         &mut windows,
@@ -179,14 +181,19 @@ impl ShortClip {
 
     /// The stream ended without a window: one window of all of it, if it is long enough for
     /// openSMILE at all.
-    fn judge(self, recipe: Recipe, windows: &mut Vec<Window>) -> Result<(), features::Error> {
+    fn judge(
+        self,
+        recipe: Recipe,
+        plans: &Plans,
+        windows: &mut Vec<Window>,
+    ) -> Result<(), features::Error> {
         let long_enough = |s: &Vec<f32>| s.len() as f64 >= MIN_SECONDS * f64::from(SAMPLE_RATE);
         if let Some(clip) = self.samples.filter(long_enough) {
             let whole = Recipe {
                 windowing: Windowing::Whole,
                 ..recipe
             };
-            let mut whole = whole.extractor(Threads::One)?;
+            let mut whole = whole.extractor(plans, Threads::One)?;
             whole.push(&clip, windows)?;
             whole.finish(windows)?;
         }

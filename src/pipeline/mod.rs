@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use crate::backend::{self, Backend, NoAdapter};
-use crate::features::{Extractor, Threads, Windowing, SAMPLE_RATE};
+use crate::features::{Extractor, Plans, Threads, Windowing, SAMPLE_RATE};
 use crate::inference::Predictor;
 use crate::model_dir::{ModelError, ModelInfo};
 use events::{End, Event, Start};
@@ -191,11 +191,12 @@ impl Chain {
                 Ok(resample::run(input, audio_tx, meter)?)
             }),
             spawn("serd-features", Stage::Features, status, move |ready| {
-                let extractor = extractor(&info)?;
+                let plans = Plans::default();
+                let extractor = extractor(&info, &plans)?;
                 ready();
                 let recipe = info.recipe();
                 Ok(functionals::run(
-                    extractor, recipe, audio_rx, windows_tx, pace, &counters,
+                    extractor, &plans, recipe, audio_rx, windows_tx, pace, &counters,
                 )?)
             }),
             spawn("serd-infer", Stage::Inference, status, move |ready| {
@@ -388,8 +389,11 @@ fn drain(
 }
 
 /// The extractor `listen` computes a model's windows with: its recipe's, on one thread.
-pub(crate) fn extractor(info: &ModelInfo) -> Result<Extractor, crate::features::Error> {
-    info.recipe().extractor(Threads::One)
+pub(crate) fn extractor(
+    info: &ModelInfo,
+    plans: &Plans,
+) -> Result<Extractor, crate::features::Error> {
+    info.recipe().extractor(plans, Threads::One)
 }
 
 /// Starts a stage on a named thread; its closure calls `ready` once initialised. A panic is

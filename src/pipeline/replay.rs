@@ -9,13 +9,14 @@ use crossbeam_channel::{select, Receiver, Sender};
 use super::device::{Control, DeviceHandle};
 use super::input::Writer;
 use super::status::{SourceError, Stage, Status};
-use crate::audio::decode::{AudioFile, DecodeError, STDIN};
+use crate::audio::decode::{AudioFile, DecodeError, DecodeOptions, STDIN};
 
 /// A file; `realtime` paces it at the speed it was recorded, otherwise it goes as fast as the
-/// chain takes it (and nothing is dropped).
+/// chain takes it (and nothing is dropped). `decode` says how it is decoded.
 pub struct Replay {
     pub path: PathBuf,
     pub realtime: bool,
+    pub decode: DecodeOptions,
 }
 
 /// A file that cannot be opened.
@@ -30,21 +31,21 @@ impl Replay {
     /// Opens the file (so that its rate is known and errors come at once) and starts the replay
     /// thread, which reads on [`Control::Start`].
     pub fn open(self, writer: Writer, status: Sender<Status>) -> Result<DeviceHandle, ReplayError> {
-        open_file(&self.path, self.realtime, writer, status)
+        open_file(&self, writer, status)
     }
 }
 
 fn open_file(
-    path: &Path,
-    realtime: bool,
+    asked: &Replay,
     writer: Writer,
     status: Sender<Status>,
 ) -> Result<DeviceHandle, ReplayError> {
+    let (path, realtime) = (asked.path.as_path(), asked.realtime);
     let file_error = |source| ReplayError {
         path: path.to_path_buf(),
         source,
     };
-    let file = AudioFile::open(path).map_err(file_error)?;
+    let file = AudioFile::open(path, asked.decode).map_err(file_error)?;
     let rate = file.rate();
     // Control messages: a start and a stop at most.
     let (control_tx, control_rx) = crossbeam_channel::bounded(2);

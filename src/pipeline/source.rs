@@ -11,6 +11,7 @@ use super::input::Writer;
 use super::mic::{MicError, Microphone};
 use super::replay::{Replay, ReplayError};
 use super::status::Status;
+use crate::audio::decode::DecodeOptions;
 
 /// What `serd listen` listens to.
 #[derive(Clone, Debug)]
@@ -19,8 +20,12 @@ pub enum AudioInput {
     /// the one with that index in `serd devices`.
     Mic { device: Option<String> },
     /// A file; `realtime` paces it at the speed it was recorded, otherwise it goes as fast as
-    /// the chain takes it (and nothing is dropped).
-    File { path: PathBuf, realtime: bool },
+    /// the chain takes it (and nothing is dropped). `decode` says how it is decoded.
+    File {
+        path: PathBuf,
+        realtime: bool,
+        decode: DecodeOptions,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +47,14 @@ pub fn open(
             selector: device.clone(),
         }
         .open(writer, status)?,
-        AudioInput::File { path, realtime } => Replay {
+        AudioInput::File {
+            path,
+            realtime,
+            decode,
+        } => Replay {
             path: path.clone(),
             realtime: *realtime,
+            decode: *decode,
         }
         .open(writer, status)?,
     })

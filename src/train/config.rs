@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::audio::decode::DecodeOptions;
 use crate::backend::Backend;
 use crate::conditions::Condition;
 use crate::features::{FeatureSet, FrontEnd, Windowing};
@@ -32,6 +33,9 @@ pub struct TrainConfig {
     pub out: PathBuf,
     /// Feature cache folder; `None`: [`crate::cache::Cache::default_dir`].
     pub cache: Option<PathBuf>,
+    /// How the audio files are decoded (strict: a damaged or truncated file fails, and is
+    /// skipped, rather than being read as far as it goes).
+    pub decode: DecodeOptions,
     pub set: FeatureSet,
     pub windowing: Windowing,
     /// Windows with a smaller share of voiced frames are not used.
@@ -83,6 +87,7 @@ impl TrainConfig {
             data,
             out,
             cache: None,
+            decode: DecodeOptions::default(),
             set: FeatureSet::Egemaps,
             windowing: Windowing::sliding(2.0, 1.0).expect("2 s windows every 1 s"),
             min_voiced: 0.1,

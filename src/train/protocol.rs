@@ -292,7 +292,10 @@ fn prepare(config: &TrainConfig, options: &Options) -> Result<Prepared, TrainErr
             CvPlan::Speaker => {}
         }
     }
-    let cache = Cache::new(config.cache.clone().unwrap_or_else(Cache::default_dir));
+    let cache = Cache::new(
+        config.cache.clone().unwrap_or_else(Cache::default_dir),
+        config.decode,
+    );
     let started = Instant::now();
     let (mut files, skipped, mut hits) =
         dataset::features(&dataset.items, options.recipe(), &cache);

@@ -1,11 +1,12 @@
 //! Decoding: every common WAV layout, AIFF (also misnamed), FLAC, MP3, Ogg Vorbis; downmixing.
 
-use serd::audio::decode::AudioFile;
+use serd::audio::decode::{AudioFile, DecodeOptions};
 
 use crate::common::{fixture, tone, Wav};
 
 fn decode_all(path: &std::path::Path) -> (AudioFile, Vec<f32>) {
-    let mut file = AudioFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut file = AudioFile::open(path, DecodeOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut samples = Vec::new();
     while file.read(&mut samples).unwrap() {}
     (file, samples)

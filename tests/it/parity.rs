@@ -2,7 +2,7 @@
 //! made by tools/make_fixtures.py), and the streaming extractor's independence from chunk sizes.
 
 use serd::extract::{extract_file, feature_names};
-use serd::features::{Extractor, FeatureSet, Threads, Window, Windowing, SAMPLE_RATE};
+use serd::features::{Extractor, FeatureSet, Plans, Threads, Window, Windowing, SAMPLE_RATE};
 use serde_json::Value;
 
 use crate::common::fixture;
@@ -172,7 +172,7 @@ fn stream_with(
     chunk: usize,
     windowing: Windowing,
 ) -> Vec<Window> {
-    let mut ex = Extractor::new(set, windowing, threads).unwrap();
+    let mut ex = Extractor::new(&Plans::default(), set, windowing, threads).unwrap();
     let mut out = Vec::new();
     for c in samples.chunks(chunk) {
         ex.push(c, &mut out).unwrap();
@@ -204,7 +204,11 @@ fn windows_do_not_depend_on_chunk_sizes() {
 /// than openSMILE's 20 s input ring, where writing waits on whichever instance is behind.
 #[test]
 fn two_threads_give_the_same_windows_as_one() {
-    let mut file = serd::audio::decode::AudioFile::open(&fixture("speech_16k.wav")).unwrap();
+    let mut file = serd::audio::decode::AudioFile::open(
+        &fixture("speech_16k.wav"),
+        serd::audio::decode::DecodeOptions::default(),
+    )
+    .unwrap();
     assert_eq!(file.rate(), SAMPLE_RATE);
     let mut speech = Vec::new();
     while file.read(&mut speech).unwrap() {}

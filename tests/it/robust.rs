@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serd::audio::decode::DecodeOptions;
 use serd::conditions::Condition;
 use serd::extract::decode_all;
 use serd::rng::Rng;
@@ -73,7 +74,7 @@ fn write16(dir: &Path, name: &str, rate: u32, samples: &[f64]) -> PathBuf {
 }
 
 fn speech(name: &str) -> (Vec<f64>, u32) {
-    let audio = decode_all(&fixture(name)).unwrap();
+    let audio = decode_all(&fixture(name), DecodeOptions::default()).unwrap();
     (
         audio.samples.iter().map(|&x| f64::from(x)).collect(),
         audio.rate,
@@ -128,7 +129,7 @@ fn dither_and_level_do_not_change_the_verdict() {
 #[test]
 fn a_copy_rendered_at_48k_gives_close_probabilities() {
     let dir = tempfile::tempdir().unwrap();
-    let audio = decode_all(&fixture("speech_16k.wav")).unwrap();
+    let audio = decode_all(&fixture("speech_16k.wav"), DecodeOptions::default()).unwrap();
     let rendered = "rate:48000"
         .parse::<Condition>()
         .unwrap()
