@@ -25,8 +25,10 @@ const EVAL_SEED: u64 = 0xE7A1;
 /// recall, confusion matrix, expected calibration error, skipped files, files left out by label,
 /// and one entry per --condition) on stdout and a table on stderr.
 ///
-/// Each file is classified at utterance level: the mean of its windows' probabilities. Data
-/// sources are given as for `serd train`.
+/// Each file is classified at utterance level: the mean of its windows' probabilities. A file
+/// none of whose windows is voiced enough (silence, noise) gets no emotion, as in predict and
+/// listen: it is left out of the figures and listed as "not_speech". Data sources are given as
+/// for `serd train`.
 ///
 /// Conditions (--condition SPEC, repeatable) measure robustness: every file is evaluated again
 /// after a simulated recording condition. SPEC is one step or several joined by "+":
@@ -72,7 +74,7 @@ struct Output {
     #[serde(skip_serializing_if = "Option::is_none")]
     trained_on: Option<TrainedOnFiles>,
     /// Files none of whose windows is voiced enough to be classified, which `predict` and
-    /// `listen` call not speech; absent when there are none.
+    /// `listen` call not speech, left out of the figures; absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     not_speech: Vec<NotSpeech>,
 }
@@ -86,24 +88,28 @@ struct NotSpeech {
     voiced: f32,
 }
 
-/// The files of `files` none of whose clean windows is voiced enough for the model, with their
-/// voiced share (the mean over their windows, as `predict` reports it), and a warning.
-fn not_speech(predictor: &Predictor, files: &[Labelled]) -> Vec<NotSpeech> {
+/// Takes out of `files` those none of whose clean windows is voiced enough for the model, which
+/// `predict` and `listen` call not speech: they get no emotion here either, and are left out of
+/// the figures (clean and under every condition), like unreadable files. Returns them with their
+/// voiced share (the mean over their windows, as `predict` reports it), and warns.
+fn take_not_speech(predictor: &Predictor, files: &mut Vec<Labelled>) -> Vec<NotSpeech> {
     let min_voiced = predictor.info.min_voiced;
+    let speech =
+        |f: &Labelled| f.windows.is_empty() || f.windows.iter().any(|w| w.is_voiced(min_voiced));
     let found: Vec<NotSpeech> = files
         .iter()
-        .filter(|f| !f.windows.is_empty() && !f.windows.iter().any(|w| w.is_voiced(min_voiced)))
+        .filter(|f| !speech(f))
         .map(|f| NotSpeech {
             path: f.path.display().to_string(),
             label: f.label,
             voiced: f.windows.iter().map(|w| w.voiced).sum::<f32>() / f.windows.len() as f32,
         })
         .collect();
+    files.retain(speech);
     if !found.is_empty() {
         log::warn!(
             "{} files have too little voiced speech for a verdict (predict and listen call them \
-             not speech); the figures judge them by their most voiced window, and not_speech \
-             lists them",
+             not speech): left out of the figures, and listed as not_speech",
             found.len()
         );
     }
@@ -142,6 +148,7 @@ pub fn run(args: EvalArgs, strict: bool) -> anyhow::Result<()> {
     let jobs = dataset::test_copies(&files, &conditions, EVAL_SEED, |_, _| true);
     dataset::add_copies(&mut files, &jobs, recipe, &cache);
 
+    let not_speech = take_not_speech(&predictor, &mut files);
     let trained_on = trained_on(&dir, &predictor, &files)?;
     let (confusion, ece) = judge(&predictor, &files, |f| &f.windows);
     let under: Vec<Under> = conditions
@@ -174,7 +181,7 @@ pub fn run(args: EvalArgs, strict: bool) -> anyhow::Result<()> {
         left_out: dataset.left_out(),
         conditions: under,
         trained_on,
-        not_speech: not_speech(&predictor, &files),
+        not_speech,
     };
     super::print_json(&output)?;
     if confusion.n() == 0 {
