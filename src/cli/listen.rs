@@ -136,7 +136,11 @@ pub fn run(args: ListenArgs, strict: bool) -> anyhow::Result<ExitCode> {
     if let Some(server) = server {
         server.stop();
     }
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| match e {
+        // The library says what the model is; the command line says which flag makes another.
+        pipeline::Error::NoWindow(_) => anyhow::anyhow!("{e} (serd train --window SECONDS)"),
+        e => e.into(),
+    })?;
     if let Some(end) = outcome.end {
         log::info!(
             "{} windows, {} emotion and {} silence events, {} dropped, {:.1} s of audio ({:.1} s dropped)",

@@ -57,7 +57,7 @@ pub enum Error {
     Model(#[from] ModelError),
     #[error(transparent)]
     Backend(#[from] NoAdapter),
-    #[error("{}: the model classifies whole files; listening needs a model trained with --window", .0.display())]
+    #[error("{}: the model classifies whole files; listening needs a model of windows", .0.display())]
     NoWindow(PathBuf),
     #[error(transparent)]
     Source(#[from] AudioInputError),

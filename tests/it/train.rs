@@ -136,6 +136,25 @@ fn train_eval_predict_on_a_separable_corpus() {
         report["n"], 60,
         "60 usable files: the fear file is left out, the broken one skipped"
     );
+    // listen refuses the whole-file model in one line that says what makes one it can use.
+    let clip = dir.path().join("s0_anger_0.wav");
+    let refused = serd(&[
+        "listen",
+        "--backend",
+        "cpu",
+        "--model",
+        o,
+        "--input",
+        clip.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(refused.stdout.is_empty());
+    let stderr = text(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("classifies whole files") && stderr.contains("--window"),
+        "{stderr}"
+    );
     assert!(
         report["uar"].as_f64().unwrap() > 0.8,
         "separable classes, speaker-independent: {report}"
