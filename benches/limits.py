@@ -77,18 +77,25 @@ def start_serd(serd, args, feed=b""):
     return p, (host, int(port))
 
 
+def recv_until(sock, marker=None, size=65536):
+    """What `sock` sends until `marker` is in it (or, without a marker, until it closes); less
+    when it closes first."""
+    data = b""
+    while marker is None or marker not in data:
+        chunk = sock.recv(size)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def request(addr, path, timeout=10):
     t0 = time.monotonic()
     try:
         s = socket.create_connection(addr, timeout=timeout)
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: {addr[0]}:{addr[1]}\r\nConnection: close\r\n\r\n"
                   .encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until(s)
         s.close()
         status = data.split(b"\r\n", 1)[0].decode(errors="replace")
     except OSError as e:
@@ -123,12 +130,7 @@ def websocket_floods(addr, n=64, announced=16 << 20):
         s.sendall((f"GET /ws HTTP/1.1\r\nHost: {addr[0]}:{addr[1]}\r\nUpgrade: websocket\r\n"
                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
+        answer = recv_until(s, b"\r\n\r\n", 4096)
         if not answer.startswith(b"HTTP/1.1 101"):
             status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
             print(f"  client {i}: {status}")
@@ -213,12 +215,7 @@ def signals(serd):
     got = {}
 
     def read_sse():
-        data = b""
-        while b'"type":"end"' not in data:
-            chunk = sse.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until(sse, b'"type":"end"')
         got["end"] = time.monotonic() if b'"type":"end"' in data else None
 
     reader = threading.Thread(target=read_sse, daemon=True)

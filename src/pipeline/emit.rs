@@ -249,18 +249,8 @@ mod tests {
     fn text_lines_say_what_was_heard() {
         let (tx, rx) = crossbeam_channel::unbounded();
         tx.send(Event::Start(Start {
-            time: String::new(),
-            schema: 1,
             source: "file:talk.wav".into(),
-            rate_in: 16_000,
-            rate: 16_000,
-            features: crate::features::FeatureSet::Compare,
-            backend: "cpu".into(),
-            model: "m".into(),
-            window_s: 2.0,
-            hop_s: 1.0,
-            version: "0".into(),
-            serve: None,
+            ..Start::example()
         }))
         .unwrap();
         tx.send(Event::Emotion(EmotionEvent {

@@ -63,6 +63,27 @@ pub struct Start {
     pub serve: Option<String>,
 }
 
+#[cfg(test)]
+impl Start {
+    /// The `start` of a 16 kHz file replay by a ComParE model of 2 s windows every 1 s, for tests.
+    pub(crate) fn example() -> Start {
+        Start {
+            time: String::new(),
+            schema: SCHEMA,
+            source: "file:a.wav".into(),
+            rate_in: 16_000,
+            rate: 16_000,
+            features: FeatureSet::Compare,
+            backend: "cpu".into(),
+            model: "m".into(),
+            window_s: 2.0,
+            hop_s: 1.0,
+            version: "0".into(),
+            serve: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EmotionEvent {
     /// Filled in by the emitter ([`Event::stamp`]).
@@ -208,18 +229,8 @@ mod tests {
     #[test]
     fn start_silence_and_end_events() {
         let start = Event::Start(Start {
-            time: String::new(),
-            schema: SCHEMA,
-            source: "file:a.wav".into(),
             rate_in: 48_000,
-            rate: 16_000,
-            features: FeatureSet::Compare,
-            backend: "cpu".into(),
-            model: "m".into(),
-            window_s: 2.0,
-            hop_s: 1.0,
-            version: "0.1.0".into(),
-            serve: None,
+            ..Start::example()
         });
         let v: Value = serde_json::from_str(&start.to_line()).unwrap();
         assert_eq!(v["type"], "start");

@@ -484,18 +484,8 @@ mod tests {
     fn late_clients_get_start_and_backlog_and_websockets_get_no_levels() {
         let hub = Arc::new(Hub::new("http://x/".into()));
         let start = Event::Start(crate::pipeline::events::Start {
-            time: String::new(),
-            schema: 1,
-            source: "file:a.wav".into(),
-            rate_in: 16_000,
-            rate: 16_000,
-            features: crate::features::FeatureSet::Compare,
-            backend: "cpu".into(),
-            model: "m".into(),
-            window_s: 2.0,
-            hop_s: 1.0,
-            version: "0".into(),
             serve: Some("http://x/".into()),
+            ..crate::pipeline::events::Start::example()
         });
         hub.event(&start, &start.to_line());
         for i in 0..BACKLOG + 5 {
